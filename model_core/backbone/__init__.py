@@ -1,0 +1,1 @@
+"""The frozen ImageNet backbone. `loader` builds it (imports TensorFlow); `registry` only names."""
