@@ -1,0 +1,142 @@
+"""Atomic, versioned checkpoints of the learned state.
+
+Each version is a directory `v000042/` holding `state.npz` (every learned array) and
+`meta.json` (version, last applied event id, learner name and config, labels, and the SHA-256
+of `state.npz`). It is written under a temporary name, fsynced, then renamed into place, so a
+reader sees a whole checkpoint or none. A damaged one is skipped in favour of the one before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+FORMAT = 1
+
+
+class CheckpointError(RuntimeError):
+    """No usable checkpoint where one was asked for."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    version: int
+    last_event_id: int
+    learner: str
+    config: dict[str, Any]
+    labels: list[dict]
+    state: dict[str, np.ndarray]
+    created: float = 0.0
+
+
+class CheckpointStore:
+    """The versions under one directory; keeps the newest `keep` of them."""
+
+    def __init__(self, directory: Path, *, keep: int = 10) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1; got {keep}")
+        self.directory = Path(directory)
+        self.keep = keep
+
+    def save(self, checkpoint: Checkpoint) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, **checkpoint.state)
+        state_bytes = buffer.getvalue()
+        meta = {
+            "format": FORMAT,
+            "version": checkpoint.version,
+            "last_event_id": checkpoint.last_event_id,
+            "learner": checkpoint.learner,
+            "config": checkpoint.config,
+            "labels": checkpoint.labels,
+            "created": time.time(),
+            "state_sha256": hashlib.sha256(state_bytes).hexdigest(),
+        }
+        final = self._path(checkpoint.version)
+        scratch = Path(tempfile.mkdtemp(prefix=".writing-", dir=self.directory))
+        _write_synced(scratch / "state.npz", state_bytes)
+        _write_synced(scratch / "meta.json", json.dumps(meta, indent=1).encode())
+        _fsync_directory(scratch)
+        if final.exists():  # the same version written again (after a rollback, say)
+            shutil.rmtree(final)
+        os.replace(scratch, final)
+        _fsync_directory(self.directory)
+        self._prune()
+        return final
+
+    def versions(self) -> list[int]:
+        """Stored versions, oldest first (damaged ones included)."""
+        if not self.directory.is_dir():
+            return []
+        names = (p.name for p in self.directory.iterdir() if p.is_dir())
+        return sorted(int(n[1:]) for n in names if n.startswith("v") and n[1:].isdigit())
+
+    def load(self, version: int) -> Checkpoint:
+        path = self._path(version)
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+            state_bytes = (path / "state.npz").read_bytes()
+            if hashlib.sha256(state_bytes).hexdigest() != meta["state_sha256"]:
+                raise CheckpointError(f"checkpoint v{version} is damaged (hash mismatch)")
+            with np.load(io.BytesIO(state_bytes), allow_pickle=False) as arrays:
+                state = {name: arrays[name] for name in arrays.files}
+            return Checkpoint(
+                version=int(meta["version"]),
+                last_event_id=int(meta["last_event_id"]),
+                learner=str(meta["learner"]),
+                config=dict(meta["config"]),
+                labels=list(meta["labels"]),
+                state=state,
+                created=float(meta["created"]),
+            )
+        except CheckpointError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise CheckpointError(f"checkpoint v{version} is unreadable: {error}") from error
+
+    def load_latest(self) -> Checkpoint | None:
+        """The newest checkpoint that reads back intact, or None when there is none."""
+        for version in reversed(self.versions()):
+            try:
+                return self.load(version)
+            except CheckpointError as error:
+                log.warning("%s; trying the previous version", error)
+        return None
+
+    def _path(self, version: int) -> Path:
+        return self.directory / f"v{version:06d}"
+
+    def _prune(self) -> None:
+        for version in self.versions()[: -self.keep]:
+            shutil.rmtree(self._path(version), ignore_errors=True)
+        for stale in self.directory.glob(".writing-*"):
+            if time.time() - stale.stat().st_mtime > 3600:  # left over by a crash
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

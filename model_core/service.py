@@ -1,0 +1,197 @@
+"""The async model service: what the bot and the CLI talk to.
+
+Reads never wait for training: `snapshot` is an immutable `ModelSnapshot` swapped in whole after
+each write, and TensorFlow work (the backbone) runs in a worker thread, off the event loop.
+
+Writes go through exactly one writer thread that owns the `LabelModel`, in the spirit of
+aiosqlite: each async method only enqueues a function and awaits its future, so writes apply
+one at a time in submission order, each producing a new version. Checkpoints are written by the
+same thread every `checkpoint_every` writes, after label changes and rollbacks, and on close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from model_core.checkpoints import CheckpointError, CheckpointStore
+from model_core.labels import Label
+from model_core.model import Guess, LabelModel, ModelSnapshot
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_STOP = object()
+
+
+class ModelService:
+    """Serialised writes, snapshot reads, checkpoints; see the module docstring."""
+
+    def __init__(
+        self,
+        model: LabelModel,
+        store: CheckpointStore,
+        *,
+        embed: Callable[[Sequence[bytes]], np.ndarray] | None = None,
+        checkpoint_every: int = 50,
+    ) -> None:
+        self._model = model
+        self._store = store
+        self._embed = embed
+        self._checkpoint_every = checkpoint_every
+        self._unsaved = 0
+        self._snapshot = model.snapshot()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._run_writer, name="model-writer", daemon=True)
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="model-reader")
+        self._writer.start()
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        learner: str,
+        *,
+        embed: Callable[[Sequence[bytes]], np.ndarray] | None = None,
+        keep: int = 10,
+        checkpoint_every: int = 50,
+        learner_params: dict[str, Any] | None = None,
+    ) -> ModelService:
+        """Loads the newest intact checkpoint under `directory`, or starts a new model."""
+        store = CheckpointStore(directory, keep=keep)
+        checkpoint = store.load_latest()
+        if checkpoint is None:
+            model = LabelModel.new(learner, **(learner_params or {}))
+        else:
+            model = LabelModel.from_checkpoint(checkpoint)
+            if model.learner.name != learner:
+                log.warning(
+                    "the checkpoint holds a %r learner; using it rather than %r (rollback or a "
+                    "fresh data dir switches learners)",
+                    model.learner.name,
+                    learner,
+                )
+        return cls(model, store, embed=embed, checkpoint_every=checkpoint_every)
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> ModelSnapshot:
+        return self._snapshot
+
+    @property
+    def last_event_id(self) -> int:
+        return self._model.last_event_id  # an int read: atomic under the GIL
+
+    async def embed_images(self, images: Sequence[bytes]) -> np.ndarray:
+        """Backbone embeddings of image bytes, computed off the event loop."""
+        if self._embed is None:
+            raise RuntimeError("this service was opened without a backbone")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._readers, self._embed, list(images)
+        )
+
+    async def predict(self, embeddings: np.ndarray, top_k: int = 3) -> list[list[Guess]]:
+        snapshot = self._snapshot
+        return await asyncio.get_running_loop().run_in_executor(
+            self._readers, snapshot.predict, embeddings, top_k
+        )
+
+    def versions(self) -> list[int]:
+        return self._store.versions()
+
+    # ---- writes (one writer, in order) ---------------------------------------------------------
+
+    async def reinforce(self, embedding: np.ndarray, label_id: int, event_id: int | None = None):
+        return await self._write(lambda m: m.reinforce(embedding, label_id, event_id), event_id)
+
+    async def unlearn(self, embedding: np.ndarray, label_id: int, event_id: int | None = None):
+        return await self._write(lambda m: m.unlearn(embedding, label_id, event_id), event_id)
+
+    async def add_label(self, name: str, event_id: int | None = None) -> Label:
+        return await self._write(lambda m: m.add_label(name, event_id), event_id, save=True)
+
+    async def rename_label(self, label_id: int, name: str, event_id: int | None = None) -> Label:
+        return await self._write(
+            lambda m: m.rename_label(label_id, name, event_id), event_id, save=True
+        )
+
+    async def retire_label(self, label_id: int, event_id: int | None = None) -> Label:
+        return await self._write(lambda m: m.retire_label(label_id, event_id), event_id, save=True)
+
+    async def rollback(self, version: int | None = None, event_id: int | None = None) -> int:
+        """Restores a stored version (default: the one before the newest) as a new version."""
+        return await self._write(lambda m: self._rollback(version, event_id), None, save=True)
+
+    async def checkpoint(self) -> int:
+        """Writes a checkpoint of the current version now; returns that version."""
+        return await self._write(lambda m: m.version, None, save=True)
+
+    async def close(self) -> None:
+        """Applies every pending write, writes a final checkpoint and stops the threads."""
+        if not self._writer.is_alive():
+            return
+        await self.checkpoint()
+        self._queue.put(_STOP)
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
+        self._readers.shutdown(wait=True)
+
+    # ---- the writer thread -------------------------------------------------------------------
+
+    async def _write(self, change: Callable[[LabelModel], T], event_id: int | None, save=False):
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((loop, future, change, event_id, save))
+        return await future
+
+    def _run_writer(self) -> None:
+        while (item := self._queue.get()) is not _STOP:
+            loop, future, change, event_id, save = item
+            try:
+                result = self._apply(change, event_id, save)
+            except Exception as error:  # handed to the caller, the writer lives on
+                loop.call_soon_threadsafe(_settle, future, None, error)
+            else:
+                loop.call_soon_threadsafe(_settle, future, result, None)
+
+    def _apply(self, change: Callable[[LabelModel], T], event_id: int | None, save: bool):
+        if self._model.is_applied(event_id):
+            log.info("event %s is already in the model; skipped", event_id)
+            return None
+        result = change(self._model)
+        self._snapshot = self._model.snapshot()
+        self._unsaved += 1
+        if save or self._unsaved >= self._checkpoint_every:
+            self._store.save(self._model.to_checkpoint())
+            self._unsaved = 0
+        return result
+
+    def _rollback(self, version: int | None, event_id: int | None) -> int:
+        current = self._model
+        if version is None:
+            older = [v for v in self._store.versions() if v < current.version]
+            if not older:
+                raise CheckpointError("there is no earlier version to roll back to")
+            version = older[-1]
+        restored = LabelModel.from_checkpoint(self._store.load(version))
+        restored.version = current.version + 1
+        restored.last_event_id = max(current.last_event_id, event_id or 0)
+        self._model = restored
+        log.info("rolled back to the state of version %d as version %d", version, restored.version)
+        return restored.version
+
+
+def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
