@@ -41,3 +41,18 @@ def backbone(backbone_cache):
     from model_core.backbone.loader import load_backbone
 
     return load_backbone("efficientnet_lite0", backbone_cache)
+
+
+@pytest.fixture(scope="session")
+def fashion(backbone):
+    """Real Fashion-MNIST product photos through the real backbone: 30 train, 10 test a label."""
+    from model_core.datasets import grey_to_rgb, load_fashion_mnist
+
+    train_images, train_labels = load_fashion_mnist("train", per_class=30, seed=0)
+    test_images, test_labels = load_fashion_mnist("test", per_class=10, seed=0)
+    return (
+        backbone.embed(grey_to_rgb(train_images, backbone.input_size)),
+        train_labels,
+        backbone.embed(grey_to_rgb(test_images, backbone.input_size)),
+        test_labels,
+    )

@@ -32,7 +32,8 @@ class FeatureMap:
     bias_feature: bool = False
 
     def __call__(self, embeddings: np.ndarray) -> np.ndarray:
-        x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+        x = np.asarray(embeddings, np.float64)  # float64: per-sample and batch results agree
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         if self.projection is not None:
             x = np.maximum(x @ self.projection, 0)
         if self.bias_feature:
@@ -51,6 +52,8 @@ class LinearPredictor:
     temperature: float = 1.0
 
     def decision_function(self, embeddings: np.ndarray) -> np.ndarray:
+        if not self.active.any():
+            return np.full((len(embeddings), len(self.active)), -np.inf)
         scores = self.features(embeddings) @ self.kernel + self.bias
         return np.where(self.active, scores, -np.inf)
 
@@ -110,9 +113,9 @@ class IncrementalLearner(ABC):
 
     def snapshot(self) -> LinearPredictor:
         self._check_has_classes()
-        if not self.is_initialized:
+        if not self.is_initialized:  # nothing learned yet: every class is inactive
             n = len(self.counts_)
-            return LinearPredictor(FeatureMap(), np.zeros((1, n)), np.zeros(n), self.active_)
+            return LinearPredictor(FeatureMap(), np.zeros((0, n)), np.zeros(n), self.active_)
         kernel, bias = self._linear()
         return LinearPredictor(
             self._features(), kernel.copy(), bias.copy(), self.active_, self._temperature()

@@ -1,0 +1,181 @@
+"""Both learners on real Fashion-MNIST embeddings, plus the edge cases the bot runs into."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model_core.learners import make_learner
+from model_core.learners.analytic import AnalyticLearner
+
+LEARNERS = ["analytic", "cgan"]
+
+
+def class_incremental(learner, X, y, seed=0):
+    """Two base labels, then one new label at a time, samples one by one in random order."""
+    rng = np.random.default_rng(seed)
+    learner.add_classes(2)
+    learner.partial_fit(*shuffled(X, y, np.flatnonzero(y < 2), rng))
+    for label in range(2, int(y.max()) + 1):
+        learner.add_classes(1)
+        learner.partial_fit(*shuffled(X, y, np.flatnonzero(y == label), rng))
+    return learner
+
+
+def shuffled(X, y, indices, rng):
+    order = rng.permutation(indices)
+    return X[order], y[order]
+
+
+@pytest.fixture(scope="module", params=LEARNERS)
+def trained(request, fashion):
+    X, y, _, _ = fashion
+    return class_incremental(make_learner(request.param), X, y)
+
+
+def test_learns_real_photos_label_by_label_without_forgetting(trained, fashion):
+    _, _, T, ty = fashion
+    predicted = trained.predict(T)
+    old = ty < 9
+    assert (predicted == ty).mean() > 0.7
+    assert (predicted[old] == ty[old]).mean() > 0.65  # the first labels are still known
+
+
+def test_cgan_keeps_old_labels_better_than_plain_finetuning(fashion):
+    X, y, T, ty = fashion
+    subset, test = (y < 6) & (np.arange(len(y)) % 2 == 0), ty < 6  # kept small: CGAN is slow
+    X, y, T, ty = X[subset], y[subset], T[test], ty[test]
+    cgan = class_incremental(make_learner("cgan"), X, y)
+    finetune = class_incremental(make_learner("cgan", replay_per_class=0), X, y)
+    old = ty < 5
+    assert (cgan.predict(T)[old] == ty[old]).mean() > (finetune.predict(T)[old] == ty[old]).mean()
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_a_new_label_changes_no_prediction_until_its_first_example(name, fashion):
+    X, y, T, _ = fashion
+    learner = make_learner(name).add_classes(3)
+    learner.partial_fit(X[y < 3][::3], y[y < 3][::3])
+    before = learner.predict_proba(T)
+    learner.add_classes(1)
+    after = learner.predict_proba(T)
+    assert np.array_equal(after[:, :3], before)
+    assert (after[:, 3] == 0).all()
+    assert learner.n_classes_ == 4
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_one_example_makes_a_label_predictable(name, fashion):
+    X, y, _, _ = fashion
+    learner = make_learner(name).add_classes(3)
+    learner.partial_fit(X[y < 2], y[y < 2])
+    first_bag = np.flatnonzero(y == 8)[0]
+    learner.partial_fit(X[[first_bag]], [2])
+    assert learner.predict(X[[first_bag]])[0] == 2
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_no_label_is_predicted_before_any_example(name, fashion):
+    X, _, _, _ = fashion
+    learner = make_learner(name).add_classes(2)
+    assert (learner.predict_proba(X[:4]) == 0).all()
+    assert (learner.predict(X[:4]) == -1).all()
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_a_retired_label_is_never_predicted_and_keeps_its_unit(name, fashion):
+    X, y, T, ty = fashion
+    learner = make_learner(name).add_classes(3)
+    learner.partial_fit(X[y < 3], y[y < 3])
+    learner.retire_class(1)
+    assert learner.n_classes_ == 3
+    probabilities = learner.predict_proba(T[ty < 3])
+    assert (probabilities[:, 1] == 0).all()
+    assert 1 not in learner.predict(T)
+    with pytest.raises(ValueError, match="retired"):
+        learner.partial_fit(X[:1], [1])
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_strong_imbalance_still_finds_the_rare_label(name, fashion):
+    X, y, T, ty = fashion
+    common, rare = np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:3]  # 30 shirts, 3 trousers
+    learner = make_learner(name).add_classes(2)
+    order = np.random.default_rng(1).permutation(np.concatenate([common, rare]))
+    learner.partial_fit(X[order], y[order])
+    predicted = learner.predict(T[ty < 2])
+    assert (predicted[ty[ty < 2] == 1] == 1).mean() >= 0.5
+    assert (predicted[ty[ty < 2] == 0] == 0).mean() >= 0.5
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_two_hundred_labels(name):
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((200, 64)).astype(np.float32)
+    y = np.repeat(np.arange(200), 2)
+    X = centres[y] + 0.3 * rng.standard_normal((400, 64)).astype(np.float32)
+    learner = make_learner(name).add_classes(200)
+    learner.partial_fit(X, y)
+    tests = centres + 0.3 * rng.standard_normal((200, 64)).astype(np.float32)
+    assert (learner.predict(tests) == np.arange(200)).mean() > 0.9
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_state_round_trip_predicts_identically(name, fashion):
+    X, y, T, _ = fashion
+    learner = make_learner(name).add_classes(3)
+    learner.partial_fit(X[y < 3][::2], y[y < 3][::2])
+    learner.retire_class(2)
+    clone = type(learner).from_state(learner.get_config(), learner.get_state())
+    assert np.array_equal(clone.predict_proba(T), learner.predict_proba(T))
+    clone.add_classes(1)  # and it keeps learning
+    clone.partial_fit(X[:1], [3])
+    assert clone.counts_[3] == 1
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_bad_input_is_refused_with_the_value(name):
+    learner = make_learner(name).add_classes(2)
+    with pytest.raises(ValueError, match="unknown class id 5"):
+        learner.partial_fit(np.ones((1, 8)), [5])
+    learner.partial_fit(np.ones((1, 8)), [0])
+    with pytest.raises(ValueError, match="X has 9 features, but the learner was fitted with 8"):
+        learner.predict(np.ones((1, 9)))
+    with pytest.raises(ValueError, match="NaN"):
+        learner.partial_fit(np.full((1, 8), np.nan), [0])
+
+
+# ---- analytic: exactness ---------------------------------------------------------------------
+
+
+def ridge_solution(learner: AnalyticLearner, X, y, n_classes):
+    features = learner._features()(X).astype(np.float64)
+    targets = np.eye(n_classes)[y]
+    gram = features.T @ features + learner.alpha * np.eye(features.shape[1])
+    return np.linalg.solve(gram, features.T @ targets)
+
+
+@pytest.mark.parametrize("projection_dim", [0, 256])
+def test_analytic_equals_joint_ridge_in_any_order(fashion, projection_dim):
+    X, y, _, _ = fashion
+    forward = AnalyticLearner(projection_dim=projection_dim).add_classes(10).partial_fit(X, y)
+    order = np.random.default_rng(3).permutation(len(y))
+    shuffled_learner = AnalyticLearner(projection_dim=projection_dim).add_classes(10)
+    shuffled_learner.partial_fit(X[order], y[order])
+    expected = ridge_solution(forward, X, y, 10)
+    np.testing.assert_allclose(forward.coef_, expected, atol=1e-8)
+    np.testing.assert_allclose(shuffled_learner.coef_, expected, atol=1e-8)
+
+
+def test_analytic_with_labels_added_midway_still_equals_joint_ridge(fashion):
+    X, y, _, _ = fashion
+    learner = class_incremental(AnalyticLearner(), X, y)
+    np.testing.assert_allclose(learner.coef_, ridge_solution(learner, X, y, 10), atol=1e-8)
+
+
+def test_analytic_unlearning_is_exact(fashion):
+    X, y, _, _ = fashion
+    learner = AnalyticLearner().add_classes(10).partial_fit(X, y)
+    learner.partial_fit(X[:5], y[:5], sample_weight=-1)
+    np.testing.assert_allclose(learner.coef_, ridge_solution(learner, X[5:], y[5:], 10), atol=1e-8)
+    assert learner.counts_.sum() == len(y) - 5
