@@ -1,0 +1,159 @@
+"""The model service: one writer in order, snapshot reads that never tear, atomic checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from model_core.checkpoints import CheckpointStore
+from model_core.labels import LabelError
+from model_core.model import LabelModel
+from model_core.service import ModelService
+
+
+@pytest.fixture
+def embeddings(fashion):
+    X, y, _, _ = fashion
+    return X, y
+
+
+async def open_service(tmp_path, **kwargs) -> ModelService:
+    return ModelService.open(tmp_path / "models", "analytic", **kwargs)
+
+
+async def test_concurrent_reads_and_writes(tmp_path, embeddings):
+    X, y = embeddings
+    service = await open_service(tmp_path, checkpoint_every=25)
+    for name in ("T-shirt", "Trouser", "Pullover"):
+        await service.add_label(name)
+    samples = np.flatnonzero(y < 3)
+    seen_versions: list[int] = []
+    torn: list[str] = []
+
+    async def reader():
+        for _ in range(60):
+            snapshot = service.snapshot
+            if snapshot.predictor is not None and len(snapshot.predictor.active) != len(
+                snapshot.labels
+            ):
+                torn.append(f"v{snapshot.version}")
+            guesses = await service.predict(X[:2])
+            assert all(g.name in {"T-shirt", "Trouser", "Pullover"} for row in guesses for g in row)
+            seen_versions.append(snapshot.version)
+            await asyncio.sleep(0)
+
+    async def write(event_id: int, index: int) -> int:
+        return await service.reinforce(X[index], int(y[index]), event_id=event_id)
+
+    writes = [write(100 + n, int(i)) for n, i in enumerate(samples)]
+    results = await asyncio.gather(*writes, *(reader() for _ in range(5)))
+    versions = results[: len(writes)]
+    assert versions == list(range(4, 4 + len(writes)))  # in submission order, one each
+    assert not torn
+    assert service.snapshot.version == 3 + len(writes)
+    assert service.last_event_id == 100 + len(writes) - 1
+    # Replaying already-applied events changes nothing: exactly once.
+    assert await service.reinforce(X[0], 0, event_id=100) is None
+    assert service.snapshot.version == 3 + len(writes)
+    await service.close()
+
+    model = LabelModel.from_checkpoint(CheckpointStore(tmp_path / "models").load_latest())
+    assert int(model.learner.counts_.sum()) == len(writes)
+    ridge = LabelModel.new("analytic")
+    for name in ("a", "b", "c"):
+        ridge.add_label(name)
+    for i in samples:
+        ridge.reinforce(X[i], int(y[i]))
+    np.testing.assert_allclose(model.learner.coef_, ridge.learner.coef_, atol=1e-8)
+
+
+async def test_reopening_restores_the_last_checkpoint(tmp_path, embeddings):
+    X, y = embeddings
+    service = await open_service(tmp_path)
+    await service.add_label("T-shirt", event_id=1)
+    await service.add_label("Trouser", event_id=2)
+    await service.reinforce(X[0], int(y[0]), event_id=3)
+    before = await service.predict(X[:5])
+    await service.close()
+
+    reopened = await open_service(tmp_path)
+    assert reopened.snapshot.version == service.snapshot.version
+    assert reopened.last_event_id == 3
+    assert await reopened.predict(X[:5]) == before
+    await reopened.close()
+
+
+async def test_a_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    service = await open_service(tmp_path)
+    await service.add_label("Bag")
+    await service.add_label("Sandal")
+    await service.close()
+    store = CheckpointStore(tmp_path / "models")
+    newest = store.versions()[-1]
+    state = store._path(newest) / "state.npz"
+    state.write_bytes(state.read_bytes()[:-20])  # truncated
+    reopened = await open_service(tmp_path)
+    assert [label.name for label in reopened.snapshot.labels] == ["Bag"]
+    await reopened.close()
+
+
+async def test_only_the_last_versions_are_kept(tmp_path):
+    service = await open_service(tmp_path, keep=3)
+    for n in range(6):
+        await service.add_label(f"label {n}")
+    await service.close()
+    assert service.versions() == [4, 5, 6]
+
+
+async def test_rollback_restores_an_old_state_as_a_new_version(tmp_path, embeddings):
+    X, y = embeddings
+    service = await open_service(tmp_path)
+    await service.add_label("T-shirt")
+    await service.add_label("Trouser")
+    await service.reinforce(X[0], int(y[0]))
+    good = await service.checkpoint()
+    good_guesses = await service.predict(X[:5])
+    await service.add_label("Bag")
+    for i in np.flatnonzero(y == 8)[:5]:
+        await service.reinforce(X[i], 2)
+    version = await service.rollback(good)
+    assert version == service.snapshot.version > good
+    assert [label.name for label in service.snapshot.labels] == ["T-shirt", "Trouser"]
+    assert await service.predict(X[:5]) == good_guesses
+    await service.close()
+
+
+async def test_bad_writes_fail_alone_and_change_nothing(tmp_path, embeddings):
+    X, _ = embeddings
+    service = await open_service(tmp_path)
+    await service.add_label("Bag")
+    version = service.snapshot.version
+    with pytest.raises(LabelError, match="already a label called 'Bag'"):
+        await service.add_label("  bag ")
+    with pytest.raises(LabelError, match="no label with id 7"):
+        await service.reinforce(X[0], 7)
+    with pytest.raises(LabelError, match="empty"):
+        await service.add_label("   ")
+    assert service.snapshot.version == version
+    await service.add_label("Sandal")  # the writer lives on
+    await service.close()
+
+
+async def test_unlearn_takes_an_answer_back_exactly(tmp_path, embeddings):
+    X, y = embeddings
+    service = await open_service(tmp_path)
+    await service.add_label("T-shirt")
+    await service.add_label("Trouser")
+    await service.reinforce(X[0], int(y[0]))
+    before = await service.predict(X[:10])
+    await service.reinforce(X[40], 1)
+    await service.unlearn(X[40], 1)
+    after = await service.predict(X[:10])
+    for row_before, row_after in zip(before, after, strict=True):
+        assert [g.label_id for g in row_before] == [g.label_id for g in row_after]
+        np.testing.assert_allclose(
+            [g.probability for g in row_before], [g.probability for g in row_after], atol=1e-9
+        )
+    await service.close()
