@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.errors import CommandError
-from bot.settings import Settings, SettingsError
+from bot.settings import DEFAULT_LEARNER, LEARNERS, Settings, SettingsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +31,37 @@ def build_parser() -> argparse.ArgumentParser:
     embed = commands.add_parser("embed", help="write backbone embeddings of images to a .npy")
     embed.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     embed.add_argument("--out", required=True, type=Path, help="output .npy file (N x D)")
+
+    learner = argparse.ArgumentParser(add_help=False)
+    learner.add_argument(
+        "--learner",
+        choices=LEARNERS,
+        help=f"incremental head (default: $LABELBOT_LEARNER or {DEFAULT_LEARNER})",
+    )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+
+    importer = commands.add_parser(
+        "import", parents=[learner], help="teach the model a folder-per-class tree of photos"
+    )
+    importer.add_argument("directory", type=Path, metavar="DIR", help="DIR/<label>/<image>")
+    importer.add_argument("--seed", type=int, default=0, help="seed of the shuffled order")
+
+    predictor = commands.add_parser(
+        "predict", parents=[learner, as_json], help="print the model's top guesses per image"
+    )
+    predictor.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    predictor.add_argument("--top-k", type=int, default=3, help="guesses per image (default 3)")
+
+    commands.add_parser("labels", parents=[learner, as_json], help="list labels and examples")
+    adder = commands.add_parser("addlabel", parents=[learner], help="add a label")
+    adder.add_argument("name", metavar="NAME")
+    roller = commands.add_parser(
+        "rollback", parents=[learner], help="restore a stored model version as the newest"
+    )
+    roller.add_argument(
+        "version", nargs="?", type=int, metavar="VERSION", help="default: the one before"
+    )
     return parser
 
 
@@ -49,14 +80,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "embed":
-        from bot.model_commands import embed
-
-        return embed(settings, args.images, args.out)
     if args.command == "run":
         from bot.runner import run
 
         return run(settings)
+    from bot import model_commands as do
+
+    learner = getattr(args, "learner", None) or settings.learner
+    match args.command:
+        case "embed":
+            return do.embed(settings, args.images, args.out)
+        case "import":
+            return do.import_tree(settings, learner, args.directory, args.seed)
+        case "predict":
+            return do.predict(settings, learner, args.images, args.top_k, args.json)
+        case "labels":
+            return do.labels(settings, learner, args.json)
+        case "addlabel":
+            return do.add_label(settings, learner, args.name)
+        case "rollback":
+            return do.rollback(settings, learner, args.version)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -32,6 +32,7 @@ class ModelSnapshot:
     version: int
     labels: LabelSet
     predictor: LinearPredictor | None
+    example_counts: tuple[int, ...] = ()
 
     def predict(self, embeddings: np.ndarray, top_k: int = 3) -> list[list[Guess]]:
         """The `top_k` most likely labels per embedding, best first; [] when none is known."""
@@ -87,8 +88,10 @@ class LabelModel:
         )
 
     def snapshot(self) -> ModelSnapshot:
-        predictor = self.learner.snapshot() if len(self.labels) else None
-        return ModelSnapshot(self.version, self.labels, predictor)
+        if not len(self.labels):
+            return ModelSnapshot(self.version, self.labels, None)
+        counts = tuple(int(n) for n in self.learner.counts_)
+        return ModelSnapshot(self.version, self.labels, self.learner.snapshot(), counts)
 
     def is_applied(self, event_id: int | None) -> bool:
         """True for an event this model already includes (skipped on replay)."""

@@ -9,7 +9,12 @@ from model_core.labels import LabelError, LabelSet, normalize_label_name
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("  Oat-Milk ", "Oat-Milk"), ("Ａｐｐｌｅ", "Apple"), ("red   wine", "red wine"), ("Café", "Café")],
+    [
+        ("  Oat-Milk ", "Oat-Milk"),
+        ("\uff21\uff50\uff50\uff4c\uff45", "Apple"),  # full-width letters
+        ("red   wine", "red wine"),
+        ("Café", "Café"),
+    ],
 )
 def test_names_are_normalised(raw, expected):
     assert normalize_label_name(raw) == expected
@@ -41,7 +46,7 @@ def test_ids_are_stable_through_rename_and_retire():
     labels, apple = LabelSet().with_new("Apple")
     labels, pear = labels.with_new("Pear")
     labels = labels.renamed(apple.id, "Green apple").retired(pear.id)
-    labels, kiwi = labels.with_new("Kiwi")
+    labels, _ = labels.with_new("Kiwi")
     assert [(x.id, x.name, x.retired) for x in labels] == [
         (0, "Green apple", False),
         (1, "Pear", True),
