@@ -157,3 +157,22 @@ async def test_unlearn_takes_an_answer_back_exactly(tmp_path, embeddings):
             [g.probability for g in row_before], [g.probability for g in row_after], atol=1e-9
         )
     await service.close()
+
+
+async def test_rename_keeps_the_id_and_retire_masks_the_label(tmp_path, embeddings):
+    X, y = embeddings
+    service = await open_service(tmp_path)
+    for name in ("T-shirt", "Trouser"):
+        await service.add_label(name)
+    for i in np.flatnonzero(y < 2)[::3]:
+        await service.reinforce(X[i], int(y[i]))
+    renamed = await service.rename_label(1, "Trousers")
+    assert (renamed.id, renamed.name) == (1, "Trousers")
+    trousers = X[np.flatnonzero(y == 1)[:3]]
+    assert {row[0].name for row in await service.predict(trousers)} == {"Trousers"}
+    await service.retire_label(1)
+    guesses = await service.predict(trousers)
+    assert all(g.name == "T-shirt" for row in guesses for g in row)
+    with pytest.raises(LabelError, match="retired"):
+        await service.reinforce(X[0], 1)
+    await service.close()
