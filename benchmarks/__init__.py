@@ -1,0 +1,1 @@
+"""The class-incremental benchmark harness behind `labelbot bench`."""
