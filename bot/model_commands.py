@@ -39,15 +39,10 @@ def load_backbone_for(settings: Settings):
     return load_backbone(settings.backbone, backbone_cache_dir(settings))
 
 
-def open_service(settings: Settings, learner: str, with_backbone: bool = False):
+def open_service(settings: Settings, learner: str):
     from model_core.service import ModelService
 
-    embed = None
-    if with_backbone:
-        from model_core.embedder import ImageEmbedder
-
-        embed = ImageEmbedder(load_backbone_for(settings))
-    return ModelService.open(models_dir(settings), learner, embed=embed)
+    return ModelService.open(models_dir(settings), learner)
 
 
 def embed(settings: Settings, images: list[Path], out: Path) -> int:

@@ -176,3 +176,17 @@ async def test_rename_keeps_the_id_and_retire_masks_the_label(tmp_path, embeddin
     with pytest.raises(LabelError, match="retired"):
         await service.reinforce(X[0], 1)
     await service.close()
+
+
+async def test_image_bytes_are_embedded_off_the_event_loop(tmp_path, backbone, photos):
+    from conftest import encode
+
+    from model_core.embedder import ImageEmbedder
+    from model_core.intake import ImageError
+
+    service = ModelService.open(tmp_path / "models", "analytic", embed=ImageEmbedder(backbone))
+    embeddings = await service.embed_images([encode(photos["coffee"]), encode(photos["chelsea"])])
+    assert embeddings.shape == (2, 1280)
+    with pytest.raises(ImageError, match="not an image"):
+        await service.embed_images([b"%PDF-1.4"])
+    await service.close()

@@ -79,9 +79,7 @@ class IncrementalLearner(ABC):
         so adding a class changes no prediction among the existing ones."""
         if n < 1:
             raise ValueError(f"n must be at least 1; got {n}")
-        if not hasattr(self, "counts_"):
-            self.counts_ = np.zeros(0, np.int64)
-            self.retired_ = np.zeros(0, bool)
+        self._ensure_bookkeeping()
         self.counts_ = np.concatenate([self.counts_, np.zeros(n, np.int64)])
         self.retired_ = np.concatenate([self.retired_, np.zeros(n, bool)])
         if self.is_initialized:
@@ -153,6 +151,7 @@ class IncrementalLearner(ABC):
 
     def get_state(self) -> dict[str, np.ndarray]:
         """Every learned array; with `get_config`, enough to rebuild the learner exactly."""
+        self._ensure_bookkeeping()  # a model with no labels yet is saved too
         state = {"counts_": self.counts_, "retired_": self.retired_}
         if self.is_initialized:
             state["n_features_"] = np.array(self.n_features_)
@@ -168,6 +167,11 @@ class IncrementalLearner(ABC):
             learner.n_features_ = int(state["n_features_"])
             learner._set_learned_state(state)
         return learner
+
+    def _ensure_bookkeeping(self) -> None:
+        if not hasattr(self, "counts_"):
+            self.counts_ = np.zeros(0, np.int64)
+            self.retired_ = np.zeros(0, bool)
 
     # ---- for subclasses ----------------------------------------------------------------------
 
