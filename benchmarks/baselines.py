@@ -3,6 +3,7 @@
 - `SeedLearner`: the seed article's method on the same embeddings: a softmax head, every new
   sample trained with `max_iter` optimizer steps on that one sample, no training when the
   model already guessed right; its head expansion done correctly (old weights kept).
+- `FinetuneLearner`: one SGD step per sample and nothing else, what forgetting looks like.
 - `NCMLearner`: nearest class mean on L2-normalised embeddings, the usual exemplar-free
   baseline.
 - `fit_joint_logistic`: the offline upper bound, a softmax regression trained on all data seen.
@@ -20,17 +21,35 @@ from model_core.learners.base import FeatureMap, IncrementalLearner
 from model_core.learners.keras_parts import build_head, carry_over_weights
 
 
-class SeedLearner(IncrementalLearner):
-    """The seed article's single-sample reinforcement, reproduced faithfully."""
+class SoftmaxHeadLearner(IncrementalLearner):
+    """A Keras softmax head trained on each sample alone, with no replay of old labels.
 
-    name = "seed"
+    `steps` optimizer steps per sample; `skip_confirmed` leaves the model alone when its
+    guess was already right. Its head expansion keeps the old rows (`carry_over_weights`).
+    """
 
-    def __init__(self, *, max_iter: int = 200, learning_rate: float = 1e-3) -> None:
-        self.max_iter = max_iter
+    name = "softmax"
+
+    def __init__(
+        self,
+        *,
+        steps: int = 1,
+        optimizer: str = "sgd",
+        learning_rate: float = 0.5,
+        skip_confirmed: bool = False,
+    ) -> None:
+        self.steps = steps
+        self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.skip_confirmed = skip_confirmed
 
     def get_config(self) -> dict[str, Any]:
-        return {"max_iter": self.max_iter, "learning_rate": self.learning_rate}
+        return {
+            "steps": self.steps,
+            "optimizer": self.optimizer,
+            "learning_rate": self.learning_rate,
+            "skip_confirmed": self.skip_confirmed,
+        }
 
     def _initialize(self, n_features: int) -> None:
         self.n_features_ = n_features
@@ -42,23 +61,31 @@ class SeedLearner(IncrementalLearner):
         self._trace()
 
     def _trace(self) -> None:
-        head, steps = self.head_, self.max_iter
-        optimizer = keras.optimizers.Adam(self.learning_rate)
+        """One tf.function runs all steps: a Python loop of Keras calls costs 10x more."""
+        head, steps = self.head_, self.steps
+        optimizer = keras.optimizers.get(
+            {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}}
+        )
 
         @tf.function
-        def train(x, label):
+        def train(x, label, mask):
             for _ in tf.range(steps):
                 with tf.GradientTape() as tape:
-                    loss = tf.nn.sparse_softmax_cross_entropy_with_logits(label, head(x))
+                    logits = tf.where(mask, head(x, training=True), -1e9)
+                    loss = tf.nn.sparse_softmax_cross_entropy_with_logits(label, logits)
                 grads = tape.gradient(loss, head.trainable_variables)
                 optimizer.apply_gradients(zip(grads, head.trainable_variables, strict=True))
 
         self._train = train
 
     def _learn_one(self, x: np.ndarray, label: int, weight: float) -> None:
-        if self.counts_.any() and self.predict(x[None])[0] == label:
-            return  # the seed never trains on a confirmed guess
-        self._train(tf.constant(x[None], tf.float32), tf.constant([label]))
+        if weight < 0:
+            raise NotImplementedError(f"{self.name} cannot unlearn")
+        if self.skip_confirmed and self.counts_.any() and self.predict(x[None])[0] == label:
+            return
+        mask = self.active_.copy()
+        mask[label] = True
+        self._train(tf.constant(x[None], tf.float32), tf.constant([label]), tf.constant(mask))
 
     def _features(self) -> FeatureMap:
         return FeatureMap()
@@ -74,6 +101,24 @@ class SeedLearner(IncrementalLearner):
     def _set_learned_state(self, state: dict[str, np.ndarray]) -> None:
         self._initialize(self.n_features_)
         self.head_.get_layer("logits").set_weights([state["kernel"], state["bias"]])
+
+
+class SeedLearner(SoftmaxHeadLearner):
+    """The seed article's reinforcement: Adam, `max_iter` steps on a wrong guess, none on a
+    confirmed one."""
+
+    name = "seed"
+
+    def __init__(self, *, max_iter: int = 200, learning_rate: float = 1e-3) -> None:
+        super().__init__(
+            steps=max_iter, optimizer="adam", learning_rate=learning_rate, skip_confirmed=True
+        )
+
+
+class FinetuneLearner(SoftmaxHeadLearner):
+    """Plain fine-tuning: one SGD step per sample, the same step as `cgan` without replay."""
+
+    name = "finetune"
 
 
 class NCMLearner(IncrementalLearner):
@@ -114,9 +159,29 @@ class NCMLearner(IncrementalLearner):
         self.sums_ = np.array(state["sums_"])
 
 
-def fit_joint_logistic(X: np.ndarray, y: np.ndarray, n_classes: int, epochs: int = 100):
-    """Softmax regression on all samples at once (full data, many epochs): the upper bound."""
-    head = build_head(X.shape[1], n_classes)
-    head.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(True))
-    head.fit(X, y, batch_size=256, epochs=epochs, verbose=0)
-    return lambda T: head.predict(T, batch_size=1024, verbose=0).argmax(axis=1)
+def fit_joint_logistic(X: np.ndarray, y: np.ndarray, n_classes: int, steps: int = 500):
+    """Softmax regression on all samples at once (full batch, Adam): the upper bound.
+
+    Same L2-normalised features as the learners; a light weight decay keeps it from
+    overfitting small sets.
+    """
+    features = tf.constant(FeatureMap()(X), tf.float32)
+    targets = tf.constant(y, tf.int32)
+    kernel = tf.Variable(tf.zeros((features.shape[1], n_classes)))
+    bias = tf.Variable(tf.zeros(n_classes))
+    optimizer = keras.optimizers.Adam(0.05)
+
+    @tf.function
+    def train():
+        for _ in tf.range(steps):
+            with tf.GradientTape() as tape:
+                logits = features @ kernel + bias
+                loss = tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
+                ) + 1e-4 * tf.reduce_sum(kernel**2)
+            grads = tape.gradient(loss, [kernel, bias])
+            optimizer.apply_gradients(zip(grads, [kernel, bias], strict=True))
+
+    train()
+    weights, offsets = kernel.numpy(), bias.numpy()
+    return lambda T: (FeatureMap()(T) @ weights + offsets).argmax(axis=1)

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.cli import add_arguments as benchmark_arguments
+from benchmarks.cli import run as run_benchmark
 from bot.errors import CommandError
 from bot.settings import DEFAULT_LEARNER, LEARNERS, Settings, SettingsError
 
@@ -62,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     roller.add_argument(
         "version", nargs="?", type=int, metavar="VERSION", help="default: the one before"
     )
+    bench = commands.add_parser(
+        "bench", help="class-incremental benchmark of the learners (README: Benchmark)"
+    )
+    benchmark_arguments(bench)
     return parser
 
 
@@ -100,6 +106,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return do.add_label(settings, learner, args.name)
         case "rollback":
             return do.rollback(settings, learner, args.version)
+        case "bench":
+            return run_benchmark(args, settings)
     raise AssertionError(f"unhandled command {args.command}")
 
 

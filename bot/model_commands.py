@@ -19,6 +19,7 @@ from bot.errors import CommandError
 from bot.settings import Settings
 from model_core.backbone.registry import input_size_of
 from model_core.datasets import DatasetError, list_labeled_images
+from model_core.embedder import embed_prepared
 from model_core.intake import ImageError, prepare_image
 from model_core.labels import LabelError
 
@@ -48,25 +49,13 @@ def open_service(settings: Settings, learner: str):
 def embed(settings: Settings, images: list[Path], out: Path) -> int:
     """Writes an (N, D) float32 array of embeddings, in argument order."""
     arrays = [read_image(path, input_size_of(settings.backbone)) for path in images]
-    embeddings = embed_arrays(load_backbone_for(settings), arrays)
+    embeddings = embed_prepared(load_backbone_for(settings), arrays)
     try:
         np.save(out, embeddings)
     except OSError as error:
         raise CommandError(f"cannot write {out}: {error.strerror}") from error
     print(f"wrote {len(arrays)} x {embeddings.shape[1]} embeddings to {out}", file=sys.stderr)
     return 0
-
-
-def embed_arrays(backbone, arrays: list[np.ndarray], desc: str = "embedding") -> np.ndarray:
-    """Embeds prepared images in backbone-sized batches, with a progress bar for long runs."""
-    progress = tqdm(total=len(arrays), desc=desc, unit="image", disable=len(arrays) < 64)
-    parts = []
-    for start in range(0, len(arrays), backbone.batch_size):
-        batch = np.stack(arrays[start : start + backbone.batch_size])
-        parts.append(backbone.embed(batch))
-        progress.update(len(batch))
-    progress.close()
-    return np.concatenate(parts).astype(np.float32)
 
 
 def read_image(path: Path, size: int) -> np.ndarray:
@@ -147,7 +136,7 @@ def predict(settings: Settings, learner: str, images: list[Path], top_k: int, as
         raise CommandError("--top-k must be at least 1")
     arrays = [read_image(path, input_size_of(settings.backbone)) for path in images]
     snapshot = current_snapshot(settings, learner)
-    embeddings = embed_arrays(load_backbone_for(settings), arrays)
+    embeddings = embed_prepared(load_backbone_for(settings), arrays)
     guesses = snapshot.predict(embeddings, top_k)
     results = [
         {

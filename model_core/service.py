@@ -24,6 +24,7 @@ import numpy as np
 
 from model_core.checkpoints import CheckpointError, CheckpointStore
 from model_core.labels import Label
+from model_core.learners.analytic import limit_blas_threads
 from model_core.model import Guess, LabelModel, ModelSnapshot
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class ModelService:
         learner_params: dict[str, Any] | None = None,
     ) -> ModelService:
         """Loads the newest intact checkpoint under `directory`, or starts a new model."""
+        limit_blas_threads()
         store = CheckpointStore(directory, keep=keep)
         checkpoint = store.load_latest()
         if checkpoint is None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.linalg.blas import dger
+from threadpoolctl import threadpool_limits
 
 from model_core.learners.base import FeatureMap, IncrementalLearner
 
@@ -89,7 +91,9 @@ class AnalyticLearner(IncrementalLearner):
         target = np.zeros(self.n_classes_)
         target[label] = 1.0
         self.coef_ += np.outer(gain, target - phi @ self.coef_)
-        self.precision_ -= np.outer(gain, p_phi)
+        # P -= gain p_phi^T in place (BLAS rank-1 update; P is symmetric, so its transpose is
+        # the Fortran-ordered view BLAS wants): 1 ms instead of 5 ms for a temporary outer().
+        self.precision_ = dger(-1.0, gain, p_phi, a=self.precision_.T, overwrite_a=True).T
 
     def _linear(self) -> tuple[np.ndarray, np.ndarray]:
         return self.coef_, np.zeros(self.n_classes_)
@@ -101,3 +105,13 @@ class AnalyticLearner(IncrementalLearner):
         self.precision_ = np.array(state["precision_"], np.float64)
         self.coef_ = np.array(state["coef_"], np.float64)
         self._build_feature_map()
+
+
+def limit_blas_threads() -> None:
+    """Pins BLAS to one thread for the whole process.
+
+    A rank-1 update of a 1281x1281 matrix is memory-bound: BLAS threads only add hand-off
+    cost (8 ms with two threads against 1 ms with one, on this machine). Call it once where
+    the learner lives (the model service, the benchmark); TensorFlow keeps its own threads.
+    """
+    threadpool_limits(1, user_api="blas")

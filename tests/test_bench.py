@@ -1,0 +1,123 @@
+"""The benchmark harness on tiny real subsets: it runs and its figures hang together.
+
+How good or fast the learners are is the benchmark's business (README: Benchmark), not the
+suite's; these tests check the harness itself.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_cli import labelbot
+from test_cli_model import LABELS, write_tree
+
+from benchmarks.compare import JOINT, forgetting, run_all, summarize
+from benchmarks.data import EmbeddingCache, folder_split
+from benchmarks.protocol import RunResult, Split
+
+
+@pytest.fixture(scope="module")
+def tiny_split(fashion) -> Split:
+    """Four Fashion-MNIST labels of the session's real embeddings."""
+    X, y, T, ty = fashion
+    keep = [0, 1, 5, 8]
+    index = {label: i for i, label in enumerate(keep)}
+    train, test = np.isin(y, keep), np.isin(ty, keep)
+    return Split(
+        X[train],
+        np.array([index[v] for v in y[train]]),
+        T[test],
+        np.array([index[v] for v in ty[test]]),
+        ["T-shirt", "Trouser", "Sandal", "Bag"],
+    )
+
+
+def test_every_learner_and_the_bounds_report_every_figure(tiny_split):
+    learners = ["seed", "finetune", "ncm", "cgan", "analytic"]
+    summary = summarize(run_all(tiny_split, learners, seeds=[0, 1], base=2))
+    assert set(summary) == {*learners, "joint_ridge", "joint_logistic", JOINT}
+    for name in learners:
+        figures = summary[name]
+        assert figures["labels_per_phase"] == [2, 3, 4]
+        assert len(figures["accuracy_per_phase"]["mean"]) == 3
+        assert figures["old_accuracy_per_phase"]["mean"][0] is None  # no old label yet
+        assert 0 <= figures["first_guess_accuracy"]["mean"] <= 1
+        assert figures["update_latency_p99_ms"]["mean"] >= figures["update_latency_p50_ms"]["mean"]
+        assert figures["state_bytes"]["mean"] > 0
+    # Streaming ridge is exactly the ridge fit on everything: the harness must see that.
+    assert summary["analytic"]["accuracy_per_phase"] == summary["joint_ridge"]["accuracy_per_phase"]
+    assert summary[JOINT]["ratio_to_joint"]["mean"] == 1.0
+    # With no replay a softmax head forgets; the exact ridge does not. Real photos, 4 labels.
+    assert summary["finetune"]["old_accuracy_last_phase"]["mean"] < 0.5
+    assert summary["analytic"]["old_accuracy_last_phase"]["mean"] > 0.8
+
+
+def test_forgetting_is_the_drop_from_each_labels_best():
+    run = RunResult(per_label_accuracy=[{0: 0.9, 1: 0.8}, {0: 0.5, 1: 0.8, 2: 1.0}])
+    assert forgetting(run) == pytest.approx((0.4 + 0.0) / 2)
+
+
+def test_a_flat_tree_is_split_per_label_and_embeddings_are_cached(tmp_path):
+    write_tree(tmp_path / "photos", "test", per_class=8)
+    calls = []
+
+    def embed(arrays):
+        calls.append(len(arrays))
+        return np.stack([a.mean(axis=(0, 1)) for a in arrays]).astype(np.float32)
+
+    cache = EmbeddingCache(tmp_path / "data", "fake")
+    first = folder_split(
+        embed, cache, 32, tmp_path / "photos", train_per_class=None, test_per_class=None
+    )
+    again = folder_split(
+        embed, cache, 32, tmp_path / "photos", train_per_class=None, test_per_class=None
+    )
+    assert first.names == sorted(LABELS.values())
+    assert len(calls) == 2  # train and test once; the second split came from the cache
+    np.testing.assert_array_equal(first.X, again.X)
+    for label in range(len(first.names)):  # stratified: every label on both sides
+        assert (first.y == label).sum() >= 1 and (first.ty == label).sum() >= 1
+
+
+@pytest.mark.slow
+def test_labelbot_bench_writes_table_json_and_chart(tmp_path):
+    result = labelbot(
+        "bench",
+        "--train-per-class", "4",
+        "--test-per-class", "2",
+        "--seeds", "1",
+        "--base", "8",
+        "--learners", "ncm,analytic",
+        "--out", "out/fm.json",
+        cwd=tmp_path,
+        LABELBOT_DATA_DIR=str(tmp_path / "data"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "| analytic |" in result.stdout and "| joint |" in result.stdout
+    figures = json.loads((tmp_path / "out" / "fm.json").read_text())
+    assert figures["meta"]["labels"] == 10 and figures["meta"]["train_samples"] == 40
+    assert set(figures["learners"]) >= {"ncm", "analytic", "joint"}
+    assert (tmp_path / "out" / "fm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_labelbot_bench_refuses_an_unknown_learner(tmp_path):
+    result = labelbot("bench", "--learners", "magic", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown learner" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_latency_compares_end_to_end_with_the_bare_backbone(backbone, photos):
+    from conftest import encode
+
+    from benchmarks.latency import measure_latency
+
+    jpegs = [encode(photo) for photo in photos.values()]
+    figures = measure_latency(backbone, jpegs, list(photos), requests=6, concurrency=3)
+    assert figures["end_to_end_p50_ms"] > 0 and figures["bare_backbone_p50_ms"] > 0
+    assert figures["ratio_p50"] == pytest.approx(
+        figures["end_to_end_p50_ms"] / figures["bare_backbone_p50_ms"]
+    )
+    assert figures["concurrent_per_second"] > 0
