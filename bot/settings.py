@@ -16,6 +16,7 @@ from model_core.backbone.registry import BACKBONE_HELP, is_known_backbone
 
 LEARNERS = ("analytic", "cgan")
 DEFAULT_LEARNER = "analytic"
+GROUP_PHOTO_MODES = ("mentions", "all")  # in groups: photos that address the bot, or every one
 _TOKEN_PATTERN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
 
 
@@ -55,6 +56,9 @@ class Settings:
     data_dir: Path = Path("data")
     backbone: str = "efficientnet_lite0"
     learner: str = DEFAULT_LEARNER
+    group_photos: str = "mentions"
+    api_base_url: str | None = None
+    api_file_url: str | None = None
 
     @classmethod
     def from_env(
@@ -69,6 +73,9 @@ class Settings:
             data_dir=_parse_data_dir(values.get("LABELBOT_DATA_DIR", "") or "data"),
             backbone=_parse_backbone(values.get("LABELBOT_BACKBONE", "") or "efficientnet_lite0"),
             learner=_parse_learner(values.get("LABELBOT_LEARNER", "") or DEFAULT_LEARNER),
+            group_photos=_parse_group_photos(values.get("LABELBOT_GROUP_PHOTOS", "") or "mentions"),
+            api_base_url=_parse_url("LABELBOT_API_BASE_URL", values.get("LABELBOT_API_BASE_URL")),
+            api_file_url=_parse_url("LABELBOT_API_FILE_URL", values.get("LABELBOT_API_FILE_URL")),
         )
 
 
@@ -135,3 +142,21 @@ def _parse_learner(raw: str) -> str:
     if name not in LEARNERS:
         raise SettingsError(f"LABELBOT_LEARNER must be one of {', '.join(LEARNERS)}; got {raw!r}")
     return name
+
+
+def _parse_group_photos(raw: str) -> str:
+    if raw not in GROUP_PHOTO_MODES:
+        raise SettingsError(
+            f"LABELBOT_GROUP_PHOTOS must be one of {', '.join(GROUP_PHOTO_MODES)}; got {raw!r}"
+        )
+    return raw
+
+
+def _parse_url(key: str, raw: str | None) -> str | None:
+    """A Bot API server in python-telegram-bot's form, e.g. http://127.0.0.1:8081/bot."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"{key} must start with http:// or https://; got {raw!r}")
+    return raw

@@ -130,7 +130,7 @@ class ModelService:
 
     async def rollback(self, version: int | None = None, event_id: int | None = None) -> int:
         """Restores a stored version (default: the one before the newest) as a new version."""
-        return await self._write(lambda m: self._rollback(version, event_id), None, save=True)
+        return await self._write(lambda m: self._rollback(version, event_id), event_id, save=True)
 
     async def checkpoint(self) -> int:
         """Writes a checkpoint of the current version now; returns that version."""

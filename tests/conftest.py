@@ -56,3 +56,23 @@ def fashion(backbone):
         backbone.embed(grey_to_rgb(test_images, backbone.input_size)),
         test_labels,
     )
+
+
+@pytest.fixture
+def fake():
+    """The fake Telegram Bot API on 127.0.0.1, fresh for each test."""
+    from bot.fake_telegram import FakeTelegram
+
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bot(fake, tmp_path, backbone):
+    """The real bot polling the fake API, with an empty data dir."""
+    from bot_harness import start_bot
+
+    running = start_bot(fake, tmp_path / "data", backbone)
+    yield running
+    running.stop()

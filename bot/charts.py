@@ -1,0 +1,41 @@
+"""The /stats chart: examples per label, and how often the first guess was right over time."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+
+ROLLING_WINDOW = 50  # votes per point of the accuracy curve
+
+
+def stats_chart(counts: Sequence[tuple[str, int, bool]], history: Sequence[bool]) -> bytes:
+    """A PNG: a bar per active label, and the rolling first-guess accuracy vote by vote."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    active = [(name, n) for name, n, retired in counts if not retired]
+    figure, (bars, curve) = plt.subplots(2, 1, figsize=(8, 7), dpi=100)
+    if active:
+        names, values = zip(*active, strict=True)
+        bars.barh(range(len(names)), values, color="#4c72b0")
+        bars.set_yticks(range(len(names)), names, fontsize="small")
+        bars.invert_yaxis()
+    bars.set_title("Examples per label")
+    bars.set_xlabel("examples")
+    if history:
+        right = np.asarray(history, float)
+        window = min(ROLLING_WINDOW, len(right))
+        rolling = np.convolve(right, np.ones(window) / window, mode="valid")
+        curve.plot(np.arange(window, len(right) + 1), rolling, color="#dd8452")
+    curve.set(ylim=(0, 1.02), xlabel="votes", ylabel="share right")
+    curve.set_title(f"First guess right (last {ROLLING_WINDOW} votes)")
+    curve.grid(alpha=0.3)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()

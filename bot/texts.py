@@ -1,0 +1,97 @@
+"""Everything the bot says. Messages use no parse mode, so label names such as `Oat-Milk`
+or `a_b*c` are shown exactly as stored and can never inject markup."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+HELP = (
+    "Hi! I learn to recognise photos from your answers.\n\n"
+    "Send me a photo (or an image file). I reply with my best guesses; tap the right label, "
+    "pick another one under “Other…”, propose a “New label”, or “Skip”. Every tap teaches me "
+    "a little, and you can undo it for a few minutes.\n\n"
+    "Commands: /help, /labels"
+)
+ADMIN_HELP = (
+    "Admin commands:\n"
+    "/addlabel NAME — add a label\n"
+    "/renamelabel OLD NEW — rename (use quotes for names with spaces)\n"
+    "/retirelabel NAME — stop offering a label (its examples are kept)\n"
+    "/labels — labels and example counts\n"
+    "/stats — chart of examples per label and first-guess accuracy\n"
+    "/model — model versions and rollback"
+)
+NOT_ADMIN = "Sorry, only the bot's admins can do that."
+NO_LABELS = (
+    "I don't know any labels yet. Tap “New label” to propose the first one, "
+    "or ask an admin to /addlabel."
+)
+NO_EXAMPLES = "I can't guess yet: no label has examples. Pick one from “Other…”."
+UNSURE = "I'm not sure about this one. My best guesses:"
+SURE = "My guesses:"
+BAD_BUTTON = "This button is not valid (any more). Send the photo again to get fresh buttons."
+WRONG_MESSAGE = "This button does not belong to this message."
+UNKNOWN_SAMPLE = "I no longer know this photo. Please send it again."
+UNKNOWN_LABEL = "That label does not exist (any more). Please pick another one."
+SKIPPED = "Skipped. Thanks anyway!"
+UNDONE = "Undone: your vote was withdrawn."
+MEDIA_REFUSED = {
+    "sticker": "Stickers can't be labeled. Please send a photo.",
+    "video": "Videos can't be labeled yet. Please send a photo.",
+    "animation": "GIFs and animations can't be labeled. Please send a photo.",
+    "voice": "I can only label photos, not voice messages.",
+    "audio": "I can only label photos, not audio.",
+    "document": "That file is not an image I can read. Please send a photo (JPEG, PNG or WebP).",
+}
+IMAGE_REFUSED = {
+    "empty": "That file is empty. Please send a photo.",
+    "not_an_image": "That file is not an image I can read. Please send a JPEG, PNG or WebP photo.",
+    "corrupt": "That image is damaged and can't be read. Please send it again.",
+    "too_large": "That file is too large (the limit is {limit} MB). Please send a smaller photo.",
+    "too_many_pixels": "That image has too many pixels. Please send a smaller one.",
+}
+NAME_PROMPT = "What should the new label be called? Reply to this message with its name."
+NOT_YOUR_PROMPT = "Only the person who asked for this label can name it."
+
+
+def guesses(top: Sequence[tuple[str, float]], sure: bool) -> str:
+    lines = [SURE if sure else UNSURE]
+    lines += [f"{rank}. {name} — {p:.0%}" for rank, (name, p) in enumerate(top, start=1)]
+    lines.append("\nTap the right label.")
+    return "\n".join(lines)
+
+
+def saved(name: str, version: int) -> str:
+    return f"Saved: {name} (model version {version}). Thanks!"
+
+
+def tally(counts: Sequence[tuple[str, int]], skips: int) -> str:
+    parts = [f"{name} {count}" for name, count in counts]
+    if skips:
+        parts.append(f"skipped {skips}")
+    return "Votes: " + (" · ".join(parts) if parts else "none yet")
+
+
+def seen_before(label: str | None) -> str:
+    if label is None:
+        return "I've seen this photo before."
+    return f"I've seen this photo before; people labeled it {label}."
+
+
+def labels(rows: Sequence[tuple[str, int, bool]]) -> str:
+    if not rows:
+        return "There are no labels yet. Admins add them with /addlabel NAME."
+    lines = [f"{'(retired) ' if retired else ''}{name}: {n} examples" for name, n, retired in rows]
+    return "Labels:\n" + "\n".join(lines)
+
+
+def proposal_for_admins(name: str, who: str) -> str:
+    return f"{who} proposes a new label: {name}\nApprove it?"
+
+
+def model(version: int, learner: str, versions: Sequence[int], recent: Sequence[str]) -> str:
+    lines = [f"Model version {version} ({learner} learner)."]
+    lines.append("Stored versions: " + (", ".join(map(str, versions)) or "none yet"))
+    if recent:
+        lines += ["", "Recent changes:", *recent]
+    return "\n".join(lines)
