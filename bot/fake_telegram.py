@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import sys
 import json
+import sys
 import threading
 import time
 import urllib.parse
@@ -333,6 +333,8 @@ def _decode(data: bytes) -> np.ndarray:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    request_queue_size = 256  # the stdlib's 5 drops connections when fifty users act at once
+
     def handle_error(self, request, client_address) -> None:
         """A client that hung up mid long-poll (the bot stopping) is normal, not an error."""
         if not isinstance(sys.exc_info()[1], ConnectionError):

@@ -52,8 +52,7 @@ async def on_photo(update: Update, context: Context) -> None:
         return
     file_id, unique_id, size = _pick_file(message, desk.input_size)
     if size is not None and size > MAX_DOWNLOAD:
-        limit = MAX_DOWNLOAD // 2**20
-        await message.reply_text(texts.IMAGE_REFUSED["too_large"].format(limit=limit))
+        await message.reply_text(texts.image_refused("too_large", MAX_DOWNLOAD))
         return
     earlier = await desk.store.sample_by_file(unique_id)
     if earlier is not None:
@@ -63,7 +62,7 @@ async def on_photo(update: Update, context: Context) -> None:
             data = await (await context.bot.get_file(file_id)).download_as_bytearray()
             embedding = await desk.embed(bytes(data))
         except ImageError as error:
-            await message.reply_text(str(error))
+            await message.reply_text(texts.image_refused(error.reason, MAX_DOWNLOAD))
             return
     prediction = await desk.guesses(embedding)
     sample_id = await desk.store.add_sample(

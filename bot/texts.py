@@ -50,6 +50,12 @@ IMAGE_REFUSED = {
     "too_large": "That file is too large (the limit is {limit} MB). Please send a smaller photo.",
     "too_many_pixels": "That image has too many pixels. Please send a smaller one.",
 }
+
+
+def image_refused(reason: str, max_bytes: int) -> str:
+    return IMAGE_REFUSED.get(reason, IMAGE_REFUSED["not_an_image"]).format(limit=max_bytes >> 20)
+
+
 NAME_PROMPT = "What should the new label be called? Reply to this message with its name."
 NOT_YOUR_PROMPT = "Only the person who asked for this label can name it."
 
