@@ -28,7 +28,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    commands.add_parser("run", help="run the Telegram bot (the offline demo without a token)")
+    runner = commands.add_parser(
+        "run", help="run the Telegram bot (the offline demo without a token)"
+    )
+    runner.add_argument(
+        "--api-base-url",
+        metavar="URL",
+        help="another Bot API server, e.g. http://127.0.0.1:8081/bot "
+        "(default: $LABELBOT_API_BASE_URL or Telegram)",
+    )
+    runner.add_argument(
+        "--api-file-url",
+        metavar="URL",
+        help="its file URL, e.g. http://127.0.0.1:8081/file/bot (default: $LABELBOT_API_FILE_URL)",
+    )
+    demo = commands.add_parser(
+        "demo", help="the bot against a local fake Telegram with scripted contributors"
+    )
+    demo.add_argument("--data", type=Path, metavar="DIR", help="folder-per-class photos "
+                      "(default: Fashion-MNIST from Debian)")  # fmt: skip
+    demo.add_argument("--labels", type=int, default=5, help="labels to use (5)")
+    demo.add_argument("--rounds", type=int, default=4, help="rounds (4)")
+    demo.add_argument("--per-round", type=int, default=4, help="photos per label per round (4)")
 
     embed = commands.add_parser("embed", help="write backbone embeddings of images to a .npy")
     embed.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
@@ -89,7 +110,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         from bot.runner import run
 
-        return run(settings)
+        return run(settings, args.api_base_url, args.api_file_url)
+    if args.command == "demo":
+        return _demo(args, settings)
     from bot import model_commands as do
 
     learner = getattr(args, "learner", None) or settings.learner
@@ -109,6 +132,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "bench":
             return run_benchmark(args, settings)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import run_demo
+    from model_core.datasets import DatasetError
+
+    if min(args.labels, args.rounds, args.per_round) < 1 or args.labels < 2:
+        raise CommandError("--labels must be at least 2, --rounds and --per-round at least 1")
+    try:
+        return run_demo(settings, args.data, args.labels, args.rounds, args.per_round)
+    except DatasetError as error:
+        raise CommandError(str(error)) from error
 
 
 def _configure_logging(verbose: bool) -> None:
