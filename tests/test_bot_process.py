@@ -13,15 +13,14 @@ import pytest
 from bot_harness import ADMIN, ALICE, say, send_photo, start_bot, tap_label
 from test_cli import labelbot
 
-from bot.fake_telegram import FakeTelegram
+from bot.fake_telegram import FakeTelegram, user
 
 pytestmark = pytest.mark.slow
 TOKEN = "123456:" + "A" * 35  # the shape BotFather's tokens have
 
 
-def test_run_against_another_api_server_stops_on_sigterm_and_keeps_votes(
-    tmp_path, backbone, photos
-):
+def run_bot_process_and_vote(tmp_path, photos, stop: signal.Signals, votes: int = 3):
+    """`labelbot run` against the fake API: an admin adds a label, people vote, then `stop`."""
     fake = FakeTelegram(token=TOKEN).start()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("LABELBOT_", "TELE"))}
     environment |= {"TELEGRAM_BOT_TOKEN": TOKEN, "LABELBOT_ADMINS": str(ADMIN["id"]),
@@ -35,25 +34,44 @@ def test_run_against_another_api_server_stops_on_sigterm_and_keeps_votes(
     try:
         fake.wait_for(lambda: "getUpdates" in fake.calls, timeout=180, what="polling")
         say(fake, ADMIN, "/addlabel coffee")
-        tap_label(fake, ALICE, send_photo(fake, ALICE, photos["coffee"]), "coffee")
-        fake.wait_for(lambda: any(s.text.startswith("Saved") for s in fake.sent.values()))
+        for n in range(votes):
+            photo = photos["coffee"][n * 10 :]  # a different photo each time
+            tap_label(fake, user(50 + n), send_photo(fake, user(50 + n), photo), "coffee")
+        saved = lambda: sum(s.text.startswith("Saved") for s in fake.sent.values())  # noqa: E731
+        fake.wait_for(lambda: saved() == votes, what="every vote saved")
         started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         _, stderr = process.communicate(timeout=30)
         assert time.monotonic() - started < 30
     finally:
         process.kill()
         fake.stop()
-    assert process.returncode == 0, stderr
-    assert "stopped cleanly" in stderr and TOKEN not in stderr and "AAAAAAAAAA" not in stderr
+    assert TOKEN not in stderr and "AAAAAAAAAA" not in stderr
+    return stderr, process.returncode
 
-    again = FakeTelegram(token=TOKEN).start()
-    running = start_bot(again, tmp_path / "data", backbone)
+
+def examples_after_restart(tmp_path, backbone) -> str:
+    fake = FakeTelegram(token=TOKEN).start()
+    running = start_bot(fake, tmp_path / "data", backbone)
     try:
-        assert "coffee: 1 examples" in say(again, ALICE, "/labels").text
+        return say(fake, ALICE, "/labels").text
     finally:
         running.stop()
-        again.stop()
+        fake.stop()
+
+
+def test_run_against_another_api_server_stops_on_sigterm(tmp_path, backbone, photos):
+    stderr, code = run_bot_process_and_vote(tmp_path, photos, signal.SIGTERM)
+    assert code == 0, stderr
+    assert "stopped cleanly" in stderr
+    assert "coffee: 3 examples" in examples_after_restart(tmp_path, backbone)
+
+
+def test_a_killed_bot_replays_committed_votes_on_restart(tmp_path, backbone, photos):
+    stderr, code = run_bot_process_and_vote(tmp_path, photos, signal.SIGKILL)
+    assert code == -signal.SIGKILL and "stopped cleanly" not in stderr
+    # The votes were in SQLite, not in a checkpoint: the journal brings them back.
+    assert "coffee: 3 examples" in examples_after_restart(tmp_path, backbone)
 
 
 def test_demo_runs_and_reports_rounds(tmp_path):

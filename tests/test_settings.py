@@ -72,3 +72,26 @@ def test_data_dir_that_is_a_file_is_rejected(tmp_path):
 def test_malformed_dotenv_line_names_the_line(tmp_path):
     with pytest.raises(SettingsError, match=r"\.env, line 2"):
         settings(tmp_path, "LABELBOT_ADMINS=1\nthis is not an assignment\n")
+
+
+def test_the_example_env_file_is_valid_and_documents_every_setting(tmp_path):
+    example = Path(__file__).parents[1] / ".env.example"
+    settings = Settings.from_env({}, example)
+    assert settings.token is None and settings.group_photos == "mentions"
+    text = example.read_text()
+    keys = ["TELEGRAM_BOT_TOKEN", "LABELBOT_ADMINS", "LABELBOT_DATA_DIR", "LABELBOT_LEARNER"]
+    keys += ["LABELBOT_GROUP_PHOTOS", "LABELBOT_API_BASE_URL", "LABELBOT_API_FILE_URL"]
+    assert all(key in text for key in keys)
+
+
+def test_group_mode_and_api_server(tmp_path):
+    settings = Settings.from_env(
+        {"LABELBOT_GROUP_PHOTOS": "all", "LABELBOT_API_BASE_URL": "http://127.0.0.1:8081/bot"},
+        None,
+    )
+    assert settings.group_photos == "all"
+    assert settings.api_base_url == "http://127.0.0.1:8081/bot" and settings.api_file_url is None
+    with pytest.raises(SettingsError, match="LABELBOT_GROUP_PHOTOS"):
+        Settings.from_env({"LABELBOT_GROUP_PHOTOS": "some"}, None)
+    with pytest.raises(SettingsError, match="LABELBOT_API_FILE_URL"):
+        Settings.from_env({"LABELBOT_API_FILE_URL": "127.0.0.1:8081"}, None)
