@@ -71,17 +71,21 @@ class Desk:
             raise DeskError("That label does not exist (any more). Please pick another one.")
         return labels[label_id]
 
-    async def vote(self, sample: Sample, user_id: int, label_id: int | None) -> int | None:
-        """Records and applies a vote (None: skip); returns the model version it made."""
+    async def record_vote(self, sample: Sample, user_id: int, label_id: int | None):
+        """Commits a vote (None: skip) and returns its journal event (None for a skip); the
+        caller can acknowledge the tap right away and then `apply` it."""
         if label_id is not None:
             self.votable(label_id)
         try:
             _, event_id = await self.store.record_vote(sample, user_id, label_id)
         except VoteRefused as refused:
             raise DeskError(str(refused)) from refused
-        if event_id is None:
-            return None
-        return await self._apply(event_id)
+        return event_id
+
+    async def vote(self, sample: Sample, user_id: int, label_id: int | None) -> int | None:
+        """Records and applies a vote; returns the model version it made (None for a skip)."""
+        event_id = await self.record_vote(sample, user_id, label_id)
+        return None if event_id is None else await self.apply(event_id)
 
     async def undo(self, sample: Sample, user_id: int) -> None:
         try:
@@ -89,7 +93,7 @@ class Desk:
         except VoteRefused as refused:
             raise DeskError(str(refused)) from refused
         if event_id is not None:
-            await self._apply(event_id)
+            await self.apply(event_id)
 
     async def tally(self, sample: Sample) -> tuple[list[tuple[str, int]], int]:
         counts = await self.store.tally(sample.id)
@@ -124,21 +128,21 @@ class Desk:
     async def add_label(self, raw: str, user_id: int) -> Label:
         name = self.new_label_name(raw)
         event_id = await self.store.add_event("add_label", user_id, name=name)
-        return await self._apply(event_id)
+        return await self.apply(event_id)
 
     async def rename_label(self, args: str, user_id: int) -> tuple[str, Label]:
         old, new = _two_names(args, "/renamelabel OLD NEW")
         label = self.existing_label(old)
         name = self.new_label_name(new)
         event_id = await self.store.add_event("rename_label", user_id, label_id=label.id, name=name)
-        return label.name, await self._apply(event_id)
+        return label.name, await self.apply(event_id)
 
     async def retire_label(self, raw: str, user_id: int) -> Label:
         label = self.existing_label(raw)
         if label.retired:
             raise DeskError(f"{label.name} is already retired.")
         event_id = await self.store.add_event("retire_label", user_id, label_id=label.id)
-        return await self._apply(event_id)
+        return await self.apply(event_id)
 
     def label_counts(self) -> list[tuple[str, int, bool]]:
         counts = self.snapshot.example_counts
@@ -153,9 +157,9 @@ class Desk:
         if version not in self.service.versions():
             raise DeskError(f"Version {version} is no longer stored.")
         event_id = await self.store.add_event("rollback", user_id, version=version)
-        return await self._apply(event_id)
+        return await self.apply(event_id)
 
-    async def _apply(self, event_id: int):
+    async def apply(self, event_id: int):
         try:
             return await self.journal.apply(event_id)
         except JournalError as error:

@@ -183,8 +183,9 @@ async def _vote(desk: Desk, update: Update, context: Context, tap: Tap) -> None:
     if tap.arg is None:
         raise DeskError(texts.BAD_BUTTON)
     label = desk.votable(tap.arg)
-    version = await desk.vote(sample, update.effective_user.id, tap.arg)
-    await _answer(update, f"Saved: {label.name}")
+    event_id = await desk.record_vote(sample, update.effective_user.id, tap.arg)
+    await _answer(update, f"Saved: {label.name}")  # at once: the vote is on disk
+    version = await desk.apply(event_id)
     await _show_outcome(desk, update, sample, texts.saved(label.name, version))
 
 
@@ -251,8 +252,8 @@ async def _new_label(desk: Desk, update: Update, context: Context, tap: Tap) -> 
 async def on_label_name(update: Update, context: Context) -> None:
     """A reply to the bot's "what should the label be called?" prompt."""
     message, desk, user = update.effective_message, desk_of(context), update.effective_user
-    proposal = await desk.store.proposal_for_prompt(
-        message.chat_id, message.reply_to_message.message_id
+    proposal = await desk.store.proposal_for_reply(
+        message.chat_id, message.reply_to_message.message_id, user.id
     )
     if proposal is None:
         return  # a reply to some other message of the bot: nothing to do

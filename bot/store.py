@@ -334,11 +334,16 @@ class Store:
             )
             await self._db.commit()
 
-    async def proposal_for_prompt(self, chat_id: int, message_id: int) -> Proposal | None:
+    async def proposal_for_reply(
+        self, chat_id: int, message_id: int, user_id: int
+    ) -> Proposal | None:
+        """The proposal whose name prompt a reply answers. A quick reply may arrive before the
+        prompt's id is stored; then it is the person's own proposal still without a prompt."""
         return await self._one_proposal(
-            "SELECT * FROM proposals WHERE chat_id = ? AND prompt_message_id = ? "
-            "AND status = 'awaiting_name'",
-            (chat_id, message_id),
+            "SELECT * FROM proposals WHERE chat_id = ? AND status = 'awaiting_name' AND "
+            "(prompt_message_id = ? OR (prompt_message_id IS NULL AND user_id = ?)) "
+            "ORDER BY id DESC LIMIT 1",
+            (chat_id, message_id, user_id),
         )
 
     async def proposal(self, proposal_id: int) -> Proposal | None:
