@@ -32,7 +32,9 @@ class Journal:
     async def catch_up(self) -> int:
         """Applies every event after the model's last one; returns how many."""
         async with self._lock:
-            return await self._apply_pending()
+            applied = await self._apply_pending()
+            self._results.clear()  # replayed events have no one waiting for them
+            return applied
 
     async def apply(self, event_id: int) -> Any:
         """The result of applying `event_id` (and every event before it)."""
@@ -56,8 +58,6 @@ class Journal:
             self._results[event.id] = outcome
             self._done = event.id
             await self.store.event_applied(event.id, result, self.service.snapshot.version)
-        if len(self._results) > 1000:  # results nobody waits for (replayed at start-up)
-            self._results.clear()
         return len(events)
 
     async def _apply_one(self, event: Event) -> Any:
