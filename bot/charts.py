@@ -12,13 +12,12 @@ ROLLING_WINDOW = 50  # votes per point of the accuracy curve
 
 def stats_chart(counts: Sequence[tuple[str, int, bool]], history: Sequence[bool]) -> bytes:
     """A PNG: a bar per active label, and the rolling first-guess accuracy vote by vote."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: its global state is not thread-safe
 
     active = [(name, n) for name, n, retired in counts if not retired]
-    figure, (bars, curve) = plt.subplots(2, 1, figsize=(8, 7), dpi=100)
+    bar_height = max(2.0, 0.25 * len(active))  # 43 grocery labels stay readable
+    figure = Figure(figsize=(8, bar_height + 4), dpi=100)
+    bars, curve = figure.subplots(2, 1, height_ratios=[bar_height, 3])
     if active:
         names, values = zip(*active, strict=True)
         bars.barh(range(len(names)), values, color="#4c72b0")
@@ -37,5 +36,4 @@ def stats_chart(counts: Sequence[tuple[str, int, bool]], history: Sequence[bool]
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    plt.close(figure)
     return buffer.getvalue()

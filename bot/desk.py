@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot import texts
 from bot.journal import Journal, JournalError
 from bot.settings import Settings
 from bot.store import Sample, Store, VoteRefused
@@ -68,7 +69,7 @@ class Desk:
     def votable(self, label_id: int) -> Label:
         labels = self.snapshot.labels
         if label_id >= len(labels) or labels[label_id].retired:
-            raise DeskError("That label does not exist (any more). Please pick another one.")
+            raise DeskError(texts.UNKNOWN_LABEL)
         return labels[label_id]
 
     async def record_vote(self, sample: Sample, user_id: int, label_id: int | None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -401,7 +402,7 @@ async def retire_label(desk: Desk, message: Message, args: str) -> None:
 @admin_only
 async def stats(desk: Desk, message: Message, args: str) -> None:
     history = await desk.store.first_guess_history()
-    chart = stats_chart(desk.label_counts(), history)
+    chart = await asyncio.to_thread(stats_chart, desk.label_counts(), history)  # ~0.2 s of drawing
     right = sum(history)
     caption = f"{len(history)} votes; the first guess was right {right} times" + (
         f" ({right / len(history):.0%})." if history else "."
