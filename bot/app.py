@@ -41,7 +41,7 @@ ADMIN_COMMANDS = [
     BotCommand("stats", "chart of examples and first-guess accuracy"),
     BotCommand("model", "model versions and rollback"),
 ]
-MEDIA_REFUSED = (
+NOT_PHOTOS = (
     filters.Sticker.ALL
     | filters.VIDEO
     | filters.ANIMATION
@@ -84,9 +84,7 @@ def _add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("stats", handlers.stats))
     app.add_handler(CommandHandler("model", handlers.model))
     app.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, handlers.on_photo))
-    app.add_handler(
-        MessageHandler(MEDIA_REFUSED & filters.ChatType.PRIVATE, handlers.on_other_media)
-    )
+    app.add_handler(MessageHandler(NOT_PHOTOS & filters.ChatType.PRIVATE, handlers.on_other_media))
     app.add_handler(
         MessageHandler(filters.TEXT & filters.REPLY & ~filters.COMMAND, handlers.on_label_name)
     )

@@ -122,7 +122,7 @@ def _pick_file(message: Message, input_size: int) -> tuple[str, str, int | None]
 
 def _guess_message(desk: Desk, sample: Sample, note: str | None = None):
     top = desk.current_guesses(sample)
-    has_labels = bool(desk.active_labels())
+    has_labels = bool(desk.snapshot.labels.active)
     if not has_labels:
         text = texts.NO_LABELS
     elif not top:

@@ -280,11 +280,17 @@ class Store:
         return cursor.lastrowid
 
     async def events_after(self, event_id: int) -> list[Event]:
-        async with self._db.execute(
-            "SELECT id, kind, user_id, sample_id, vote_id, label_id, name, version FROM events "
-            "WHERE id > ? ORDER BY id",
-            (event_id,),
-        ) as cursor:
+        """Committed events only: the lock keeps out a write transaction's rows that are on
+        this shared connection but not yet committed (applying one that a crash then rolls
+        back would let its id be reused and the next event be skipped)."""
+        async with (
+            self._lock,
+            self._db.execute(
+                "SELECT id, kind, user_id, sample_id, vote_id, label_id, name, version "
+                "FROM events WHERE id > ? ORDER BY id",
+                (event_id,),
+            ) as cursor,
+        ):
             return [Event(*row) async for row in cursor]
 
     async def event_applied(self, event_id: int, result: str, version: int | None) -> None:
