@@ -9,38 +9,59 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
-from benchmarks.baselines import FinetuneLearner, NCMLearner, SeedLearner, fit_joint_logistic
 from benchmarks.protocol import RunResult, Split, fit_joint_ridge, run_joint, run_learner
 from model_core.learners import make_learner
 from model_core.learners.base import IncrementalLearner
+from model_core.progress import ProgressFactory, no_progress
+
+
+def _baseline(class_name: str) -> Callable[[], IncrementalLearner]:
+    """A baseline's factory; the baselines need TensorFlow, loaded only when one runs."""
+
+    def make() -> IncrementalLearner:
+        from benchmarks import baselines
+
+        return getattr(baselines, class_name)()
+
+    return make
+
+
+def _fit_joint_logistic(X: np.ndarray, y: np.ndarray, n_classes: int):
+    from benchmarks.baselines import fit_joint_logistic
+
+    return fit_joint_logistic(X, y, n_classes)
+
 
 LEARNERS: dict[str, Callable[[], IncrementalLearner]] = {
-    "seed": SeedLearner,
-    "finetune": FinetuneLearner,
-    "ncm": NCMLearner,
+    "seed": _baseline("SeedLearner"),
+    "finetune": _baseline("FinetuneLearner"),
+    "ncm": _baseline("NCMLearner"),
     "cgan": lambda: make_learner("cgan"),
     "analytic": lambda: make_learner("analytic"),
 }
-JOINT_FITS = {"joint_ridge": fit_joint_ridge, "joint_logistic": fit_joint_logistic}
+JOINT_FITS = {"joint_ridge": fit_joint_ridge, "joint_logistic": _fit_joint_logistic}
 JOINT = "joint"  # per seed, the better of the two offline fits: the bound ratios refer to
 
 
 def run_all(
-    split: Split, learners: Sequence[str], seeds: Sequence[int], base: int
+    split: Split,
+    learners: Sequence[str],
+    seeds: Sequence[int],
+    base: int,
+    progress: ProgressFactory = no_progress,
 ) -> dict[str, list[RunResult]]:
     """Runs each learner and both joint fits on every seed's label order."""
     results: dict[str, list[RunResult]] = {name: [] for name in [*learners, *JOINT_FITS]}
     jobs = [(seed, name) for seed in seeds for name in results]
-    with tqdm(jobs, desc="benchmark", unit="run") as progress:
-        for seed, name in progress:
-            progress.set_postfix_str(f"{name}, seed {seed}")
-            order = np.random.default_rng(seed).permutation(len(split.names))
-            if name in JOINT_FITS:
-                results[name].append(run_joint(JOINT_FITS[name], split, order, base))
-            else:
-                results[name].append(run_learner(LEARNERS[name], split, order, base, seed))
+    done = progress("benchmark runs", len(jobs))
+    for seed, name in jobs:
+        order = np.random.default_rng(seed).permutation(len(split.names))
+        if name in JOINT_FITS:
+            results[name].append(run_joint(JOINT_FITS[name], split, order, base))
+        else:
+            results[name].append(run_learner(LEARNERS[name], split, order, base, seed))
+        done(1)
     results[JOINT] = [
         max(runs, key=lambda run: run.accuracy[-1])
         for runs in zip(*(results[name] for name in JOINT_FITS), strict=True)

@@ -30,10 +30,10 @@ Embed = Callable[[Sequence[np.ndarray]], np.ndarray]  # prepared images -> (n, d
 
 
 class EmbeddingCache:
-    """Embeddings on disk, one `.npy` per backbone and set of inputs."""
+    """Embeddings on disk under `folder/<backbone>/`, one `.npy` per set of inputs."""
 
-    def __init__(self, root: Path, backbone: str) -> None:
-        self.root = Path(root) / "bench-cache" / backbone
+    def __init__(self, folder: Path, backbone: str) -> None:
+        self.root = Path(folder) / backbone
         self.backbone = backbone
 
     def get(self, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:

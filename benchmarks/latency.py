@@ -15,38 +15,46 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from model_core.embedder import ImageEmbedder
-from model_core.intake import prepare_image
+from model_core.progress import Progress, ProgressFactory, no_progress
 from model_core.service import ModelService
 
 
 def measure_latency(
-    backbone, jpegs: Sequence[bytes], labels: Sequence[str], requests: int, concurrency: int
+    embedder: ImageEmbedder,
+    jpegs: Sequence[bytes],
+    labels: Sequence[str],
+    requests: int,
+    concurrency: int,
+    progress: ProgressFactory = no_progress,
 ) -> dict[str, float]:
     """Latency p50/p99 at batch 1 and throughput under `concurrency` parallel requests."""
-    return asyncio.run(_measure(backbone, list(jpegs), list(labels), requests, concurrency))
+    return asyncio.run(
+        _measure(embedder, list(jpegs), list(labels), requests, concurrency, progress)
+    )
 
 
-async def _measure(backbone, jpegs, labels, requests: int, concurrency: int) -> dict[str, float]:
-    prepared = [prepare_image(data, backbone.input_size) for data in jpegs]
+async def _measure(
+    embedder: ImageEmbedder, jpegs, labels, requests: int, concurrency: int, progress
+) -> dict[str, float]:
+    prepared = [embedder.prepare(data) for data in jpegs]
+    backbone = embedder.backbone
     backbone.embed(np.stack(prepared[:1]))  # warm up the traced function
     picks = np.random.default_rng(0).integers(len(jpegs), size=requests)
 
     async def bare_pass(i: int) -> None:  # on the event loop's thread: no hand-off at all
         backbone.embed(prepared[i][None])
 
-    bare = await _timed(bare_pass, picks, "bare backbone")
+    bare = await _timed(bare_pass, picks, progress("bare backbone", requests))
     with tempfile.TemporaryDirectory() as directory:
-        service = ModelService.open(Path(directory), "analytic", embed=ImageEmbedder(backbone))
-        await _teach(service, backbone, prepared, labels)
+        service = ModelService.open(Path(directory), "analytic", embedder=embedder)
+        await _teach(service, embedder, prepared, labels)
 
-        async def predict(i: int) -> None:
-            embeddings = await service.embed_images([jpegs[i]])
-            await service.predict(embeddings)
+        async def predict(i: int) -> None:  # the bot's path: bytes to guesses
+            await service.read_images([jpegs[i]])
 
-        end_to_end = await _timed(predict, picks, "end to end")
+        end_to_end = await _timed(predict, picks, progress("end to end", requests))
         throughput = await _throughput(predict, picks, concurrency)
         await service.close()
     bare_throughput = 1 / np.mean(bare)
@@ -63,19 +71,20 @@ async def _measure(backbone, jpegs, labels, requests: int, concurrency: int) -> 
     }
 
 
-async def _teach(service: ModelService, backbone, prepared, labels) -> None:
+async def _teach(service: ModelService, embedder: ImageEmbedder, prepared, labels) -> None:
     """Gives the head real labels so that predict does the work it does in the bot."""
     ids = {name: (await service.add_label(name)).id for name in sorted(set(labels))}
-    for embedding, name in zip(backbone.embed(np.stack(prepared)), labels, strict=True):
+    for embedding, name in zip(embedder.embed_prepared(prepared), labels, strict=True):
         await service.reinforce(embedding, ids[name])
 
 
-async def _timed(call, picks, desc: str) -> np.ndarray:
+async def _timed(call, picks, done: Progress) -> np.ndarray:
     seconds = []
-    for i in tqdm(picks, desc=desc, unit="request", leave=False):
+    for i in picks:
         started = time.perf_counter()
         await call(int(i))
         seconds.append(time.perf_counter() - started)
+        done(1)
     return np.array(seconds)
 
 

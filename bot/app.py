@@ -1,15 +1,14 @@
-"""Wiring in one place: the handlers, the store, the model and their lifecycle.
+"""Wiring in one place: the handlers and the desk's lifecycle.
 
-`build_application` returns a python-telegram-bot Application; `post_init` opens the store and
-the model and replays the journal, `post_shutdown` applies what is pending, writes a checkpoint
-and closes the store, so a stop (SIGTERM included) loses no vote.
+`build_application` returns a python-telegram-bot Application; `post_init` opens the desk (the
+store, the model, the journal replayed), `post_shutdown` closes it: pending votes are applied
+and a checkpoint is written first, so a stop (SIGTERM included) loses no vote.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from pathlib import Path
+from typing import Protocol
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.error import TelegramError
@@ -18,6 +17,7 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    ContextTypes,
     Defaults,
     MessageHandler,
     filters,
@@ -25,10 +25,7 @@ from telegram.ext import (
 
 from bot import handlers
 from bot.desk import Desk
-from bot.journal import Journal
-from bot.settings import Settings
-from bot.store import Store
-from model_core.backbone.registry import input_size_of
+from bot.handlers import BotData
 
 log = logging.getLogger(__name__)
 
@@ -52,25 +49,41 @@ NOT_PHOTOS = (
 )
 
 
+class Workplace(Protocol):
+    """Where the desk comes from: opened after the bot connects, closed when it stops.
+
+    `labelbot.house.House` is the one real implementation (the composition root); the bot
+    only needs these two calls, so it never learns how a data dir is laid out.
+    """
+
+    async def open_desk(self) -> Desk: ...
+
+    async def close(self) -> None: ...
+
+
 def build_application(
-    settings: Settings,
     token: str,
+    workplace: Workplace,
     *,
     base_url: str | None = None,
     base_file_url: str | None = None,
-    backbone=None,
 ) -> Application:
-    """The bot, ready for `run_polling` or `start`; `backbone` overrides loading one (tests)."""
+    """The bot, ready for `run_polling` or `start`."""
     # Every answer quotes the message it answers: in a busy group it is clear whose photo it is.
-    defaults = Defaults(do_quote=True)
-    builder = ApplicationBuilder().token(token).defaults(defaults).concurrent_updates(True)
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .defaults(Defaults(do_quote=True))
+        .context_types(ContextTypes(bot_data=BotData))
+        .concurrent_updates(True)
+        .post_init(lambda app: _open(app, workplace))
+        .post_shutdown(lambda app: _close(app, workplace))
+    )
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:
         builder = builder.base_file_url(base_file_url)
-    application = (
-        builder.post_init(lambda app: _open(app, settings, backbone)).post_shutdown(_close).build()
-    )
+    application = builder.build()
     _add_handlers(application)
     return application
 
@@ -92,39 +105,22 @@ def _add_handlers(app: Application) -> None:
     app.add_error_handler(handlers.on_error)
 
 
-async def _open(app: Application, settings: Settings, backbone) -> None:
-    store = await Store.open(settings.data_dir / "labelbot.sqlite3")
-    service = await asyncio.to_thread(open_model, settings, backbone)
-    journal = Journal(store, service)
-    replayed = await journal.catch_up()
-    if replayed:
-        log.info("replayed %d journal events the last checkpoint did not hold", replayed)
-    await store.save_labels(service.snapshot.labels)
-    app.bot_data["desk"] = Desk(settings, store, service, journal, input_size_of(settings.backbone))
-    await _register_commands(app, settings)
+async def _open(app: Application, workplace: Workplace) -> None:
+    desk = await workplace.open_desk()
+    app.bot_data.desk = desk
+    await _register_commands(app, desk.policy.admins)
+    snapshot = desk.snapshot
     log.info(
         "labelbot is up as @%s: model version %d, %d labels",
         app.bot.username,
-        service.snapshot.version,
-        len(service.snapshot.labels),
+        snapshot.version,
+        len(snapshot.labels),
     )
 
 
-def open_model(settings: Settings, backbone=None):
-    """The model service with the backbone behind it (built once, then cached on disk)."""
-    from bot.model_commands import load_backbone_for, models_dir
-    from model_core.embedder import ImageEmbedder
-    from model_core.service import ModelService
-
-    backbone = backbone or load_backbone_for(settings)
-    return ModelService.open(
-        Path(models_dir(settings)), settings.learner, embed=ImageEmbedder(backbone)
-    )
-
-
-async def _register_commands(app: Application, settings: Settings) -> None:
+async def _register_commands(app: Application, admins: frozenset[int]) -> None:
     await app.bot.set_my_commands(PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
-    for admin in settings.admins:
+    for admin in admins:
         try:
             await app.bot.set_my_commands(
                 PUBLIC_COMMANDS + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin)
@@ -133,11 +129,8 @@ async def _register_commands(app: Application, settings: Settings) -> None:
             log.warning("could not set admin commands for %s: %s", admin, error)
 
 
-async def _close(app: Application) -> None:
-    desk: Desk | None = app.bot_data.get("desk")
-    if desk is None:
-        return
-    await desk.journal.catch_up()
-    await desk.service.close()
-    await desk.store.close()
-    log.info("stopped cleanly at model version %d", desk.service.snapshot.version)
+async def _close(app: Application, workplace: Workplace) -> None:
+    desk = app.bot_data.desk
+    await workplace.close()
+    if desk is not None:
+        log.info("stopped cleanly at model version %d", desk.snapshot.version)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 
 import numpy as np
+
+from bot.desk import Stats
 
 ROLLING_WINDOW = 50  # votes per point of the accuracy curve
 
 
-def stats_chart(counts: Sequence[tuple[str, int, bool]], history: Sequence[bool]) -> bytes:
+def stats_chart(stats: Stats) -> bytes:
     """A PNG: a bar per active label, and the rolling first-guess accuracy vote by vote."""
+    counts, history = stats.counts, stats.first_guess_right
     from matplotlib.figure import Figure  # no pyplot: its global state is not thread-safe
 
-    active = [(name, n) for name, n, retired in counts if not retired]
+    active = [(x.name, x.examples) for x in counts if not x.retired]
     bar_height = max(2.0, 0.25 * len(active))  # 43 grocery labels stay readable
     figure = Figure(figsize=(8, bar_height + 4), dpi=100)
     bars, curve = figure.subplots(2, 1, height_ratios=[bar_height, 3])

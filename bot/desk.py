@@ -1,111 +1,485 @@
-"""The labeling desk: what a photo, a vote or an admin command does, without Telegram types.
+"""The labeling desk: what a photo, a tap or an admin command does, without Telegram types.
 
-Handlers (`bot.handlers`) turn updates into calls here and answers into messages. Every change
-to the model goes through the store's journal first (`record_vote`, `add_event`) and is applied
-by `Journal.apply`, so it is on disk before anyone is told it happened.
+Each handler in `bot.handlers` reads its update into one of the typed requests below, makes one
+call here and renders what comes back. Every change to the model is first committed to the
+store's journal (a vote, an event) and then applied by `Journal.apply`, so it is on disk before
+anyone is told it happened.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shlex
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from bot import texts
 from bot.journal import Journal, JournalError
-from bot.settings import Settings
-from bot.store import Sample, Store, VoteRefused
+from bot.store import (
+    IMPORT_USER,
+    EventKind,
+    NewSample,
+    Prediction,
+    Proposal,
+    ProposalState,
+    Sample,
+    Store,
+    VoteRefused,
+)
+from model_core.intake import ImageError
 from model_core.labels import Label, LabelError, normalize_label_name
+from model_core.model import Guess, ModelSnapshot
+from model_core.service import ModelService, Reading
 
-UNDO_WINDOW_SECONDS = 300.0
-UNSURE_BELOW = 0.5  # a top guess less likely than this is shown as a doubt
+Acknowledge = Callable[[str], Awaitable[None]]  # answers a tap at once, before slower work
+Show = Callable[["GuessView"], Awaitable[int]]  # sends the guesses; returns the message id
+Ask = Callable[[Sample], Awaitable[int]]  # sends a label-name prompt; returns the message id
 
 
 class DeskError(Exception):
     """A request that changes nothing; the message is for the person who made it."""
 
 
+@dataclass(frozen=True)
+class Policy:
+    """Who may do what, and how the desk answers."""
+
+    admins: frozenset[int] = frozenset()
+    group_photos: str = "mentions"  # in groups: photos that address the bot, or "all"
+    undo_window: float = 300.0  # seconds during which a vote can be taken back
+    unsure_below: float = 0.5  # a top guess less likely than this is shown as a doubt
+
+
+@dataclass(frozen=True)
+class PhotoIn:
+    """A photo as it arrived: where, from whom, which Telegram file, and how to fetch it."""
+
+    chat_id: int
+    message_id: int
+    user_id: int
+    file_id: str
+    file_unique_id: str
+    file_size: int | None
+    download: Callable[[], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class TapIn:
+    """Where a tap came from: who tapped, and the message that carries the button."""
+
+    user_id: int
+    chat_id: int
+    message_id: int
+    quoted_message_id: int | None
+    private: bool
+
+
+@dataclass(frozen=True)
+class GuessView:
+    """What stands under a photo: its guesses (named as labels are now) and the buttons."""
+
+    sample: Sample
+    guesses: list[Guess]
+    has_labels: bool
+    sure: bool
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Tally:
+    counts: list[tuple[str, int]]  # label name, live votes; most first
+    skips: int
+
+
+@dataclass(frozen=True)
+class AfterTap:
+    """What a voted-on message becomes: in a private chat the outcome and Undo; in a group
+    the guesses stay for the others, with the tally."""
+
+    outcome: str
+    view: GuessView
+    tally: Tally | None  # groups only
+    undoable: bool  # False after an undo: the person may vote again
+
+
+@dataclass(frozen=True)
+class LabelCount:
+    name: str
+    examples: int
+    retired: bool
+
+
+@dataclass(frozen=True)
+class Stats:
+    counts: list[LabelCount]
+    first_guess_right: list[bool]  # per vote, in order
+
+
+@dataclass(frozen=True)
+class Renamed:
+    old_name: str
+    label: Label
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    restored: int  # the stored version whose state came back
+    version: int  # the new version that now holds it
+
+
+@dataclass(frozen=True)
+class NameOutcome:
+    """What happened to a reply naming a proposed label."""
+
+    reply: str
+    proposal: Proposal | None = None  # set when the admins must now decide
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An admin's approval or rejection, and what to tell the proposer."""
+
+    proposal: Proposal
+    approved: bool
+    announcement: str
+    photo_message_id: int  # the announcement quotes the photo
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    version: int
+    learner: str
+    versions: list[int]
+    recent: list[str]
+    older: list[int]  # versions a rollback can restore, newest last
+
+
+@dataclass(frozen=True)
+class Imported:
+    """One photo of an import: its content hash (the identity that makes re-imports skip
+    it), its reading and its label."""
+
+    sha256: str
+    path: str
+    reading: Reading
+    label_id: int
+
+
 @dataclass
 class Desk:
-    settings: Settings
+    policy: Policy
     store: Store
-    service: object  # model_core.service.ModelService (typed loosely: no TensorFlow here)
+    service: ModelService
     journal: Journal
-    input_size: int
 
     def is_admin(self, user_id: int) -> bool:
-        return user_id in self.settings.admins
+        return user_id in self.policy.admins
 
     @property
-    def snapshot(self):
+    def snapshot(self) -> ModelSnapshot:
         return self.service.snapshot
 
-    # ---- photos --------------------------------------------------------------------------------
+    async def close(self) -> None:
+        """Applies what is pending, writes a last checkpoint, closes the store."""
+        await self.journal.catch_up()
+        await self.service.close()
+        await self.store.close()
 
-    async def embed(self, data: bytes) -> np.ndarray:
-        """Raises model_core.intake.ImageError with a friendly message for a bad upload."""
-        return (await self.service.embed_images([data]))[0]
+    # ---- reading ---------------------------------------------------------------------------
 
-    async def guesses(self, embedding: np.ndarray) -> list[dict]:
-        top = (await self.service.predict(embedding[None], top_k=3))[0]
-        return [{"label_id": g.label_id, "name": g.name, "probability": g.probability} for g in top]
+    def active_label_names(self) -> list[str]:
+        return [label.name for label in self._active_labels()]
 
-    def current_guesses(self, sample: Sample) -> list[tuple[int, str, float]]:
-        """The sample's stored guesses that are still active labels, named as they are now."""
-        labels = self.snapshot.labels
-        return [
-            (g["label_id"], labels[g["label_id"]].name, g["probability"])
-            for g in sample.prediction
-            if g["label_id"] < len(labels) and not labels[g["label_id"]].retired
+    def label_counts(self) -> list[LabelCount]:
+        snapshot = self.snapshot
+        return [LabelCount(x.name, snapshot.examples_of(x.id), x.retired) for x in snapshot.labels]
+
+    async def stats(self, user_id: int) -> Stats:
+        """Examples per label, and whether each vote's first guess was right, in order."""
+        self._check_admin(user_id)
+        return Stats(self.label_counts(), await self.store.first_guess_history())
+
+    async def model_report(self, user_id: int) -> ModelReport:
+        self._check_admin(user_id)
+        snapshot, versions = self.snapshot, self.service.versions()
+        recent = [
+            f"#{event.id} {event.kind}: {event.result or 'pending'}"
+            for event in await self.store.recent_events(5)
         ]
+        older = [v for v in versions if v < snapshot.version][-5:]
+        return ModelReport(snapshot.version, snapshot.learner, versions, recent, older)
 
-    def active_labels(self) -> list[tuple[int, str]]:
-        active = self.snapshot.labels.active
-        return sorted(((label.id, label.name) for label in active), key=_by_name)
+    # ---- photos ----------------------------------------------------------------------------
 
-    # ---- votes ---------------------------------------------------------------------------------
+    async def take_photo(self, photo: PhotoIn, show: Show) -> None:
+        """Reads a photo (or recognises one seen before), stores it as a sample and shows the
+        guesses; raises DeskError with the reason for an image that cannot be read."""
+        limit = self.service.intake_limits.max_bytes
+        if photo.file_size is not None and photo.file_size > limit:
+            raise DeskError(texts.image_refused("too_large", limit))
+        earlier = await self.store.sample_by_file(photo.file_unique_id)
+        if earlier is not None:
+            embedding = earlier.embedding
+            guesses = (await self.service.predict(embedding[None]))[0]
+        else:
+            reading = (await self.service.read_images([await photo.download()]))[0]
+            if isinstance(reading, ImageError):
+                raise DeskError(texts.image_refused(reading.reason, limit))
+            embedding, guesses = reading.embedding, reading.guesses
+        sample = await self.store.add_sample(
+            NewSample(
+                chat_id=photo.chat_id, photo_message_id=photo.message_id, user_id=photo.user_id,
+                file_id=photo.file_id, file_unique_id=photo.file_unique_id, embedding=embedding,
+                prediction=_predictions(guesses), model_version=self.snapshot.version,
+            )
+        )  # fmt: skip
+        note = None if earlier is None else texts.seen_before(await self._consensus(earlier))
+        # Binds the reply to its sample: its buttons are valid on that message only.
+        await self.store.set_reply_message(sample.id, await show(self._view(sample, note)))
 
-    def votable(self, label_id: int) -> Label:
-        labels = self.snapshot.labels
-        if label_id >= len(labels) or labels[label_id].retired:
-            raise DeskError(texts.UNKNOWN_LABEL)
-        return labels[label_id]
+    async def guesses_again(self, tap: TapIn, sample_id: int) -> GuessView:
+        return self._view(await self._bound_sample(tap, sample_id))
 
-    async def record_vote(self, sample: Sample, user_id: int, label_id: int | None):
-        """Commits a vote (None: skip) and returns its journal event (None for a skip); the
-        caller can acknowledge the tap right away and then `apply` it."""
-        if label_id is not None:
-            self.votable(label_id)
+    async def label_page(self, tap: TapIn, sample_id: int) -> list[Label]:
+        """Every active label, by name, for the "Other…" pages."""
+        await self._bound_sample(tap, sample_id)
+        return self._active_labels()
+
+    # ---- votes -----------------------------------------------------------------------------
+
+    async def vote(
+        self, tap: TapIn, sample_id: int, label_id: int, acknowledge: Acknowledge
+    ) -> AfterTap:
+        sample = await self._bound_sample(tap, sample_id)
+        label = self._votable(label_id)
+        event_id = await self._record_vote(sample, tap.user_id, label.id)
+        await acknowledge(f"Saved: {label.name}")  # at once: the vote is on disk
+        version = await self._apply(event_id)
+        return await self._after(tap, sample, texts.saved(label.name, version), undoable=True)
+
+    async def skip(self, tap: TapIn, sample_id: int) -> AfterTap:
+        sample = await self._bound_sample(tap, sample_id)
+        await self._record_vote(sample, tap.user_id, None)
+        return await self._after(tap, sample, texts.SKIPPED, undoable=True)
+
+    async def undo(self, tap: TapIn, sample_id: int) -> AfterTap:
+        sample = await self._bound_sample(tap, sample_id)
         try:
-            _, event_id = await self.store.record_vote(sample, user_id, label_id)
-        except VoteRefused as refused:
-            raise DeskError(str(refused)) from refused
-        return event_id
-
-    async def vote(self, sample: Sample, user_id: int, label_id: int | None) -> int | None:
-        """Records and applies a vote; returns the model version it made (None for a skip)."""
-        event_id = await self.record_vote(sample, user_id, label_id)
-        return None if event_id is None else await self.apply(event_id)
-
-    async def undo(self, sample: Sample, user_id: int) -> None:
-        try:
-            event_id = await self.store.undo_vote(sample, user_id, UNDO_WINDOW_SECONDS)
+            event_id = await self.store.undo_vote(sample, tap.user_id, self.policy.undo_window)
         except VoteRefused as refused:
             raise DeskError(str(refused)) from refused
         if event_id is not None:
-            await self.apply(event_id)
+            await self._apply(event_id)
+        return await self._after(tap, sample, texts.UNDONE, undoable=False)
 
-    async def tally(self, sample: Sample) -> tuple[list[tuple[str, int]], int]:
+    # ---- label proposals -------------------------------------------------------------------
+
+    async def propose(self, tap: TapIn, sample_id: int, ask: Ask) -> None:
+        """Opens a proposal for a new label on the photo and asks for its name."""
+        sample = await self._bound_sample(tap, sample_id)
+        proposal_id = await self.store.propose(sample.id, tap.user_id, sample.chat_id)
+        await self.store.set_prompt(proposal_id, await ask(sample))
+
+    async def name_proposal(
+        self, chat_id: int, prompt_id: int, user_id: int, raw: str
+    ) -> NameOutcome | None:
+        """A reply to a name prompt; None when the reply answers no prompt of ours. An admin's
+        name adds the label at once; anyone else's waits for the admins."""
+        proposal = await self.store.proposal_for_reply(chat_id, prompt_id, user_id)
+        if proposal is None:
+            return None
+        if proposal.user_id != user_id:
+            return NameOutcome(texts.NOT_YOUR_PROMPT)
+        try:
+            name = self._new_label_name(raw)
+        except DeskError as refused:
+            return NameOutcome(f"{refused} Reply to my question again with another name.")
+        after = ProposalState.APPROVED if self.is_admin(user_id) else ProposalState.PENDING
+        if not await self.store.move_proposal(
+            proposal.id, ProposalState.AWAITING_NAME, after, name=name
+        ):
+            return None  # a second reply raced this one
+        if after == ProposalState.APPROVED:
+            return NameOutcome(await self._accept(proposal, name, user_id))
+        waiting = await self.store.proposal(proposal.id)
+        return NameOutcome(f"Thanks! I asked the admins to approve the label {name}.", waiting)
+
+    async def decide(self, user_id: int, proposal_id: int, approve: bool) -> Decision:
+        self._check_admin(user_id)
+        proposal = await self.store.proposal(proposal_id)
+        after = ProposalState.APPROVED if approve else ProposalState.REJECTED
+        if proposal is None or not await self.store.move_proposal(
+            proposal_id, ProposalState.PENDING, after, by=user_id
+        ):
+            raise DeskError("This proposal has already been decided.")
+        if approve:
+            announcement = await self._accept(proposal, proposal.name, user_id)
+        else:
+            announcement = f"The admins did not add the label {proposal.name}, sorry."
+        sample = await self.store.sample(proposal.sample_id)
+        return Decision(proposal, approve, announcement, sample.photo_message_id)
+
+    async def _accept(self, proposal: Proposal, name: str, by: int) -> str:
+        """Adds an approved label; the photo that prompted it becomes its first example."""
+        sample = await self.store.sample(proposal.sample_id)
+        try:
+            label = await self._add_label(name, by)
+            await self._apply(await self._record_vote(sample, proposal.user_id, label.id))
+        except DeskError as refused:
+            return f"The label {name} could not be added: {refused}"
+        return f"New label {label.name} added; this photo is its first example."
+
+    # ---- admin commands --------------------------------------------------------------------
+
+    async def add_label(self, user_id: int | None, raw: str) -> Label:
+        self._check_admin(user_id)
+        if not raw.strip():
+            raise DeskError("Usage: /addlabel NAME")
+        return await self._add_label(raw, user_id)
+
+    async def rename_label(self, user_id: int | None, args: str) -> Renamed:
+        self._check_admin(user_id)
+        old, new = _two_names(args, "/renamelabel OLD NEW")
+        label = self._existing_label(old)
+        name = self._new_label_name(new)
+        event_id = await self.store.add_event(
+            EventKind.RENAME_LABEL, user_id, label_id=label.id, name=name
+        )
+        return Renamed(label.name, await self._apply(event_id))
+
+    async def retire_label(self, user_id: int | None, raw: str) -> Label:
+        self._check_admin(user_id)
+        if not raw.strip():
+            raise DeskError("Usage: /retirelabel NAME")
+        label = self._existing_label(raw)
+        if label.retired:
+            raise DeskError(f"{label.name} is already retired.")
+        event_id = await self.store.add_event(EventKind.RETIRE_LABEL, user_id, label_id=label.id)
+        return await self._apply(event_id)
+
+    def rollback_offer(self, user_id: int, version: int) -> int:
+        """Checks that the person may restore this version before asking them to confirm."""
+        self._check_admin(user_id)
+        if version not in self.service.versions():
+            raise DeskError(f"Version {version} is no longer stored.")
+        return version
+
+    def cancel_rollback(self, user_id: int) -> None:
+        self._check_admin(user_id)
+
+    async def rollback(self, user_id: int | None, version: int | None) -> RolledBack:
+        """Restores a stored version (default: the one before the newest) as a new version."""
+        self._check_admin(user_id)
+        versions = self.service.versions()
+        if version is None:
+            older = [v for v in versions if v < self.snapshot.version]
+            if not older:
+                raise DeskError("There is no earlier version to roll back to.")
+            version = older[-1]
+        if version not in versions:
+            raise DeskError(f"Version {version} is no longer stored; stored: {versions}.")
+        event_id = await self.store.add_event(EventKind.ROLLBACK, user_id, version=version)
+        return RolledBack(version, await self._apply(event_id))
+
+    # ---- import ----------------------------------------------------------------------------
+
+    async def import_label(self, raw: str) -> Label:
+        """The label a folder name stands for, added if new; DeskError if unusable."""
+        try:
+            existing = self.snapshot.labels.find(raw)
+        except LabelError as error:
+            raise DeskError(str(error)) from error
+        if existing is not None and existing.retired:
+            raise DeskError("that label is retired")
+        return existing or await self._add_label(raw, None)
+
+    async def already_imported(self, hashes: Sequence[str]) -> set[str]:
+        known = await self.store.known_files(_import_key(h) for h in hashes)
+        return {h for h in hashes if _import_key(h) in known}
+
+    async def import_photos(self, photos: Sequence[Imported]) -> None:
+        """Learns imported photos through the journal, exactly like votes: each is a sample
+        with a vote by IMPORT_USER, so a re-import skips it and a crash replays it."""
+        rows = [
+            (
+                NewSample(
+                    chat_id=0, photo_message_id=0, user_id=IMPORT_USER, file_id=p.path,
+                    file_unique_id=_import_key(p.sha256), embedding=p.reading.embedding,
+                    prediction=_predictions(p.reading.guesses),
+                    model_version=p.reading.version,
+                ),
+                p.label_id,
+            )
+            for p in photos
+        ]  # fmt: skip
+        last_event = await self.store.import_samples(rows)
+        if last_event is not None:
+            await self._apply(last_event)
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _view(self, sample: Sample, note: str | None = None) -> GuessView:
+        """The sample's stored guesses that are still active labels, named as they are now."""
+        labels = self.snapshot.labels
+        guesses = [
+            Guess(p.label_id, labels[p.label_id].name, p.probability)
+            for p in sample.prediction
+            if p.label_id < len(labels) and not labels[p.label_id].retired
+        ]
+        sure = bool(guesses) and guesses[0].probability >= self.policy.unsure_below
+        return GuessView(sample, guesses, bool(labels.active), sure, note)
+
+    async def _after(self, tap: TapIn, sample: Sample, outcome: str, undoable: bool) -> AfterTap:
+        tally = None if tap.private else await self._tally(sample)
+        return AfterTap(outcome, self._view(sample), tally, undoable)
+
+    async def _tally(self, sample: Sample) -> Tally:
         counts = await self.store.tally(sample.id)
         skips = counts.pop(None, 0)
         labels = self.snapshot.labels
         named = [(labels[i].name, n) for i, n in sorted(counts.items(), key=lambda kv: -kv[1])]
-        return named, skips
+        return Tally(named, skips)
 
-    # ---- labels --------------------------------------------------------------------------------
+    async def _consensus(self, sample: Sample) -> str | None:
+        counts = (await self._tally(sample)).counts
+        return counts[0][0] if counts else None
 
-    def new_label_name(self, raw: str) -> str:
+    async def _bound_sample(self, tap: TapIn, sample_id: int) -> Sample:
+        """The tap's sample, checked against the message the button is on: forged ids fail.
+        Right after sending, the reply's id may not be stored yet; then the photo it quotes
+        tells."""
+        sample = await self.store.sample(sample_id)
+        if sample is None:
+            raise DeskError(texts.UNKNOWN_SAMPLE)
+        if sample.reply_message_id is not None:
+            bound = tap.message_id == sample.reply_message_id
+        else:
+            bound = tap.quoted_message_id == sample.photo_message_id
+        if tap.chat_id != sample.chat_id or not bound:
+            raise DeskError(texts.WRONG_MESSAGE)
+        return sample
+
+    def _active_labels(self) -> list[Label]:
+        return sorted(self.snapshot.labels.active, key=lambda label: label.name.casefold())
+
+    def _votable(self, label_id: int | None) -> Label:
+        labels = self.snapshot.labels
+        if label_id is None or label_id >= len(labels) or labels[label_id].retired:
+            raise DeskError(texts.UNKNOWN_LABEL)
+        return labels[label_id]
+
+    async def _record_vote(self, sample: Sample, user_id: int, label_id: int | None):
+        try:
+            return await self.store.record_vote(sample, user_id, label_id)
+        except VoteRefused as refused:
+            raise DeskError(str(refused)) from refused
+
+    def _check_admin(self, user_id: int | None) -> None:
+        """None is the operator at the command line, who may do everything."""
+        if user_id is not None and not self.is_admin(user_id):
+            raise DeskError(texts.NOT_ADMIN)
+
+    def _new_label_name(self, raw: str) -> str:
         """A valid, unused label name, or DeskError saying what is wrong with it."""
         try:
             name = normalize_label_name(raw)
@@ -117,7 +491,7 @@ class Desk:
             raise DeskError(f"There is already {state} called {existing.name}.")
         return name
 
-    def existing_label(self, raw: str) -> Label:
+    def _existing_label(self, raw: str) -> Label:
         try:
             label = self.snapshot.labels.find(raw)
         except LabelError as error:
@@ -126,49 +500,30 @@ class Desk:
             raise DeskError(f"There is no label called {raw.strip()}. See /labels.")
         return label
 
-    async def add_label(self, raw: str, user_id: int) -> Label:
-        name = self.new_label_name(raw)
-        event_id = await self.store.add_event("add_label", user_id, name=name)
-        return await self.apply(event_id)
+    async def _add_label(self, raw: str, user_id: int | None) -> Label:
+        name = self._new_label_name(raw)
+        return await self._apply(
+            await self.store.add_event(EventKind.ADD_LABEL, user_id, name=name)
+        )
 
-    async def rename_label(self, args: str, user_id: int) -> tuple[str, Label]:
-        old, new = _two_names(args, "/renamelabel OLD NEW")
-        label = self.existing_label(old)
-        name = self.new_label_name(new)
-        event_id = await self.store.add_event("rename_label", user_id, label_id=label.id, name=name)
-        return label.name, await self.apply(event_id)
-
-    async def retire_label(self, raw: str, user_id: int) -> Label:
-        label = self.existing_label(raw)
-        if label.retired:
-            raise DeskError(f"{label.name} is already retired.")
-        event_id = await self.store.add_event("retire_label", user_id, label_id=label.id)
-        return await self.apply(event_id)
-
-    def label_counts(self) -> list[tuple[str, int, bool]]:
-        counts = self.snapshot.example_counts
-        return [
-            (label.name, counts[label.id] if label.id < len(counts) else 0, label.retired)
-            for label in self.snapshot.labels
-        ]
-
-    # ---- model versions ------------------------------------------------------------------------
-
-    async def rollback(self, version: int, user_id: int) -> int:
-        if version not in self.service.versions():
-            raise DeskError(f"Version {version} is no longer stored.")
-        event_id = await self.store.add_event("rollback", user_id, version=version)
-        return await self.apply(event_id)
-
-    async def apply(self, event_id: int):
+    async def _apply(self, event_id: int):
         try:
             return await self.journal.apply(event_id)
         except JournalError as error:
             raise DeskError(f"That did not work: {error}") from error
 
 
-def _by_name(item: tuple[int, str]) -> str:
-    return item[1].casefold()
+def _predictions(guesses: Sequence[Guess]) -> tuple[Prediction, ...]:
+    return tuple(Prediction(g.label_id, g.probability) for g in guesses)
+
+
+def _import_key(sha256: str) -> str:
+    """An imported photo's stand-in for Telegram's file_unique_id: its content hash."""
+    return f"sha256:{sha256}"
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _two_names(args: str, usage: str) -> tuple[str, str]:

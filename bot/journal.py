@@ -12,7 +12,8 @@ import asyncio
 import logging
 from typing import Any
 
-from bot.store import Event, Store
+from bot.store import Event, EventKind, Store
+from model_core.service import ModelService
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ class JournalError(Exception):
 
 
 class Journal:
-    def __init__(self, store: Store, service) -> None:
+    def __init__(self, store: Store, service: ModelService) -> None:
         self.store = store
         self.service = service
         self._done = service.last_event_id
@@ -30,10 +31,14 @@ class Journal:
         self._lock = asyncio.Lock()
 
     async def catch_up(self) -> int:
-        """Applies every event after the model's last one; returns how many."""
+        """Applies every event after the model's last one; returns how many. Label ids the
+        store knows but the model lacks (a checkpoint restored from before them) stay
+        reserved, so that no id is handed out twice."""
         async with self._lock:
             applied = await self._apply_pending()
             self._results.clear()  # replayed events have no one waiting for them
+            await self.service.reserve_labels(await self.store.labels())
+            await self.store.save_labels(self.service.snapshot.labels)
             return applied
 
     async def apply(self, event_id: int) -> Any:
@@ -63,19 +68,18 @@ class Journal:
     async def _apply_one(self, event: Event) -> Any:
         service = self.service
         match event.kind:
-            case "reinforce" | "unlearn":
+            case EventKind.REINFORCE | EventKind.UNLEARN:
                 sample = await self.store.sample(event.sample_id)
-                change = service.reinforce if event.kind == "reinforce" else service.unlearn
+                learn = event.kind == EventKind.REINFORCE
+                change = service.reinforce if learn else service.unlearn
                 return await change(sample.embedding, event.label_id, event.id)
-            case "add_label":
-                label = await service.add_label(event.name, event.id)
-            case "rename_label":
-                label = await service.rename_label(event.label_id, event.name, event.id)
-            case "retire_label":
-                label = await service.retire_label(event.label_id, event.id)
-            case "rollback":
-                return await service.rollback(event.version, event.id)
-            case _:
-                raise ValueError(f"unknown journal event kind {event.kind!r}")
+            case EventKind.ADD_LABEL:
+                outcome = await service.add_label(event.name, event.id)
+            case EventKind.RENAME_LABEL:
+                outcome = await service.rename_label(event.label_id, event.name, event.id)
+            case EventKind.RETIRE_LABEL:
+                outcome = await service.retire_label(event.label_id, event.id)
+            case EventKind.ROLLBACK:
+                outcome = await service.rollback(event.version, event.id)
         await self.store.save_labels(service.snapshot.labels)
-        return label
+        return outcome

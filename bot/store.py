@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import aiosqlite
 import numpy as np
+
+from model_core.labels import Label, LabelSet
 
 MIGRATIONS = (  # append only: each entry moves the schema from version i to i + 1
     """
@@ -54,27 +58,65 @@ MIGRATIONS = (  # append only: each entry moves the schema from version i to i +
 )
 
 
+IMPORT_USER = 0  # `labelbot import` votes as this user id; Telegram never uses 0
+
+
 class VoteRefused(Exception):
     """A vote or undo that must change nothing; the message is shown to the person."""
 
 
+class StoreError(RuntimeError):
+    """The database cannot be opened or written; the message says which file and why."""
+
+
+class ProposalState(StrEnum):
+    AWAITING_NAME = "awaiting_name"
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class EventKind(StrEnum):
+    REINFORCE = "reinforce"
+    UNLEARN = "unlearn"
+    ADD_LABEL = "add_label"
+    RENAME_LABEL = "rename_label"
+    RETIRE_LABEL = "retire_label"
+    ROLLBACK = "rollback"
+
+
 @dataclass(frozen=True)
-class Sample:
-    id: int
+class Prediction:
+    """One guess as it was shown: a label id (names change, ids never do) and its probability."""
+
+    label_id: int
+    probability: float
+
+
+@dataclass(frozen=True)
+class NewSample:
+    """A photo about to be stored: where it came from and what the model saw in it."""
+
     chat_id: int
     photo_message_id: int
-    reply_message_id: int | None
     user_id: int
+    file_id: str
     file_unique_id: str
     embedding: np.ndarray
-    prediction: list[dict]
+    prediction: tuple[Prediction, ...]
     model_version: int
+
+
+@dataclass(frozen=True)
+class Sample(NewSample):
+    id: int
+    reply_message_id: int | None = None
 
 
 @dataclass(frozen=True)
 class Event:
     id: int
-    kind: str
+    kind: EventKind
     user_id: int | None
     sample_id: int | None
     vote_id: int | None
@@ -84,13 +126,22 @@ class Event:
 
 
 @dataclass(frozen=True)
+class EventRecord:
+    """An event as the audit trail shows it."""
+
+    id: int
+    kind: EventKind
+    result: str | None
+
+
+@dataclass(frozen=True)
 class Proposal:
     id: int
     sample_id: int
     user_id: int
     chat_id: int
     name: str | None
-    status: str
+    state: ProposalState
 
 
 class Store:
@@ -100,13 +151,16 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path) -> Store:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(path)
-        connection.row_factory = aiosqlite.Row
-        await connection.execute("PRAGMA journal_mode=WAL")
-        await connection.execute("PRAGMA foreign_keys=ON")
-        store = cls(connection)
-        await store._migrate()
+        """Opens (and migrates) the database; StoreError says why it cannot be used."""
+        try:
+            connection = await aiosqlite.connect(path, timeout=5)
+            connection.row_factory = aiosqlite.Row
+            await connection.execute("PRAGMA journal_mode=WAL")
+            await connection.execute("PRAGMA foreign_keys=ON")
+            store = cls(connection)
+            await store._migrate()
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot use the database {path}: {error}") from error
         return store
 
     async def close(self) -> None:
@@ -122,41 +176,24 @@ class Store:
                 f"BEGIN; {MIGRATIONS[version]} PRAGMA user_version = {version + 1}; COMMIT;"
             )
 
-    # ---- users and samples ---------------------------------------------------------------------
+    # ---- samples -------------------------------------------------------------------------------
 
-    async def saw_user(self, user_id: int, name: str) -> None:
-        now = time.time()
+    async def add_sample(self, new: NewSample) -> Sample:
         async with self._lock:
-            await self._db.execute(
-                "INSERT INTO users VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                "name = excluded.name, last_seen = excluded.last_seen",
-                (user_id, name, now, now),
-            )
+            sample_id = await self._insert_sample(new)
             await self._db.commit()
+        return Sample(**vars(new), id=sample_id)
 
-    async def add_sample(
-        self,
-        *,
-        chat_id: int,
-        photo_message_id: int,
-        user_id: int,
-        file_id: str,
-        file_unique_id: str,
-        embedding: np.ndarray,
-        prediction: list[dict],
-        model_version: int,
-    ) -> int:
-        async with self._lock:
-            cursor = await self._db.execute(
-                "INSERT INTO samples (chat_id, photo_message_id, user_id, file_id, "
-                "file_unique_id, embedding, prediction, model_version, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (chat_id, photo_message_id, user_id, file_id, file_unique_id,
-                 np.asarray(embedding, np.float16).tobytes(), json.dumps(prediction),
-                 model_version, time.time()),
-            )  # fmt: skip
-            await self._db.commit()
-            return cursor.lastrowid
+    async def _insert_sample(self, new: NewSample) -> int:
+        prediction = json.dumps([vars(p) for p in new.prediction])
+        cursor = await self._db.execute(
+            "INSERT INTO samples (chat_id, photo_message_id, user_id, file_id, file_unique_id, "
+            "embedding, prediction, model_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (new.chat_id, new.photo_message_id, new.user_id, new.file_id, new.file_unique_id,
+             np.asarray(new.embedding, np.float16).tobytes(), prediction, new.model_version,
+             time.time()),
+        )  # fmt: skip
+        return cursor.lastrowid
 
     async def set_reply_message(self, sample_id: int, message_id: int) -> None:
         async with self._lock:
@@ -174,46 +211,76 @@ class Store:
             "SELECT * FROM samples WHERE file_unique_id = ? ORDER BY id LIMIT 1", (file_unique_id,)
         )
 
+    async def known_files(self, file_unique_ids: Iterable[str]) -> set[str]:
+        """Which of these photos are stored already (how an import skips what it learned)."""
+        wanted = list(file_unique_ids)
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
+            part = wanted[start : start + 500]
+            query = "SELECT file_unique_id FROM samples WHERE file_unique_id IN (%s)"
+            async with self._db.execute(query % ",".join("?" * len(part)), part) as cursor:
+                found.update([row[0] async for row in cursor])
+        return found
+
     async def _one_sample(self, query: str, args: tuple) -> Sample | None:
         async with self._db.execute(query, args) as cursor:
             row = await cursor.fetchone()
         if row is None:
             return None
+        prediction = tuple(
+            Prediction(int(p["label_id"]), float(p["probability"]))
+            for p in json.loads(row["prediction"])
+        )
         return Sample(
-            row["id"], row["chat_id"], row["photo_message_id"], row["reply_message_id"],
-            row["user_id"], row["file_unique_id"],
-            np.frombuffer(row["embedding"], np.float16).astype(np.float32),
-            json.loads(row["prediction"]), row["model_version"],
+            chat_id=row["chat_id"], photo_message_id=row["photo_message_id"],
+            user_id=row["user_id"], file_id=row["file_id"], file_unique_id=row["file_unique_id"],
+            embedding=np.frombuffer(row["embedding"], np.float16).astype(np.float32),
+            prediction=prediction, model_version=row["model_version"], id=row["id"],
+            reply_message_id=row["reply_message_id"],
         )  # fmt: skip
 
     # ---- votes ---------------------------------------------------------------------------------
 
-    async def record_vote(
-        self, sample: Sample, user_id: int, label_id: int | None
-    ) -> tuple[int, int | None]:
+    async def record_vote(self, sample: Sample, user_id: int, label_id: int | None) -> int | None:
         """Commits a vote (label None = skip) and, for a label, its journal event, at once.
 
-        Returns (vote id, event id or None). Raises VoteRefused for a second vote.
+        Returns the event id (None for a skip). Raises VoteRefused for a second vote.
         """
-        top = sample.prediction[0]["label_id"] if sample.prediction else None
-        right = None if label_id is None else int(label_id == top)
         async with self._lock:
             try:
-                cursor = await self._db.execute(
-                    "INSERT INTO votes (sample_id, user_id, label_id, first_guess_right, "
-                    "created_at) VALUES (?, ?, ?, ?, ?)",
-                    (sample.id, user_id, label_id, right, time.time()),
-                )
+                event_id = await self._insert_vote(sample, user_id, label_id)
             except aiosqlite.IntegrityError as error:
+                await self._db.rollback()
                 raise VoteRefused("You already voted on this photo.") from error
-            vote_id = cursor.lastrowid
-            event_id = None
-            if label_id is not None:
-                event_id = await self._insert_event(
-                    "reinforce", user_id, sample_id=sample.id, vote_id=vote_id, label_id=label_id
-                )
             await self._db.commit()
-            return vote_id, event_id
+            return event_id
+
+    async def import_samples(self, samples: Sequence[tuple[NewSample, int]]) -> int | None:
+        """Stores imported photos, each with its label's vote by IMPORT_USER and its journal
+        event, in one transaction: an interrupted import keeps whole photos or none. Returns
+        the last event id (None for no photo)."""
+        event_id = None
+        async with self._lock:
+            for new, label_id in samples:
+                sample = Sample(**vars(new), id=await self._insert_sample(new))
+                event_id = await self._insert_vote(sample, IMPORT_USER, label_id)
+            await self._db.commit()
+        return event_id
+
+    async def _insert_vote(self, sample: Sample, user_id: int, label_id: int | None) -> int | None:
+        top = sample.prediction[0].label_id if sample.prediction else None
+        right = None if label_id is None else int(label_id == top)
+        cursor = await self._db.execute(
+            "INSERT INTO votes (sample_id, user_id, label_id, first_guess_right, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (sample.id, user_id, label_id, right, time.time()),
+        )
+        if label_id is None:
+            return None
+        return await self._insert_event(
+            EventKind.REINFORCE, user_id, sample_id=sample.id, vote_id=cursor.lastrowid,
+            label_id=label_id,
+        )  # fmt: skip
 
     async def undo_vote(self, sample: Sample, user_id: int, window: float) -> int | None:
         """Withdraws the person's vote on the sample if it is younger than `window` seconds.
@@ -236,7 +303,7 @@ class Store:
             event_id = None
             if vote["label_id"] is not None:
                 event_id = await self._insert_event(
-                    "unlearn", user_id, sample_id=sample.id, vote_id=vote["id"],
+                    EventKind.UNLEARN, user_id, sample_id=sample.id, vote_id=vote["id"],
                     label_id=vote["label_id"],
                 )  # fmt: skip
             await self._db.commit()
@@ -252,10 +319,12 @@ class Store:
             return {row[0]: row[1] async for row in cursor}
 
     async def first_guess_history(self) -> list[bool]:
-        """Whether the bot's top guess was what people chose, vote by vote (skips left out)."""
+        """Whether the bot's top guess was what people chose, vote by vote (skips and imports
+        left out)."""
         async with self._db.execute(
             "SELECT first_guess_right FROM votes WHERE undone_at IS NULL AND "
-            "first_guess_right IS NOT NULL ORDER BY id"
+            "first_guess_right IS NOT NULL AND user_id != ? ORDER BY id",
+            (IMPORT_USER,),
         ) as cursor:
             return [bool(row[0]) async for row in cursor]
 
@@ -263,19 +332,27 @@ class Store:
         async with self._db.execute("SELECT COUNT(*) FROM votes WHERE undone_at IS NULL") as c:
             return (await c.fetchone())[0]
 
+    async def vote_labels(self) -> list[str]:
+        """The label name of every live vote, in vote order, as the store names it."""
+        async with self._db.execute(
+            "SELECT labels.name FROM votes JOIN labels ON labels.id = votes.label_id "
+            "WHERE votes.undone_at IS NULL ORDER BY votes.id"
+        ) as cursor:
+            return [row[0] async for row in cursor]
+
     # ---- the model journal ---------------------------------------------------------------------
 
-    async def add_event(self, kind: str, user_id: int | None, **fields) -> int:
+    async def add_event(self, kind: EventKind, user_id: int | None, **fields) -> int:
         async with self._lock:
             event_id = await self._insert_event(kind, user_id, **fields)
             await self._db.commit()
             return event_id
 
-    async def _insert_event(self, kind: str, user_id: int | None, **fields) -> int:
+    async def _insert_event(self, kind: EventKind, user_id: int | None, **fields) -> int:
         columns = ["kind", "user_id", "created_at", *fields]
         cursor = await self._db.execute(
             f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            (kind, user_id, time.time(), *fields.values()),
+            (str(kind), user_id, time.time(), *fields.values()),
         )
         return cursor.lastrowid
 
@@ -291,7 +368,7 @@ class Store:
                 (event_id,),
             ) as cursor,
         ):
-            return [Event(*row) async for row in cursor]
+            return [Event(row[0], EventKind(row[1]), *row[2:]) async for row in cursor]
 
     async def event_applied(self, event_id: int, result: str, version: int | None) -> None:
         async with self._lock:
@@ -303,16 +380,17 @@ class Store:
                 )
             await self._db.commit()
 
-    async def recent_events(self, limit: int = 10) -> list[tuple[int, str, str | None, float]]:
+    async def recent_events(self, limit: int = 10) -> list[EventRecord]:
+        """The newest events other than votes, newest first."""
         async with self._db.execute(
-            "SELECT id, kind, result, created_at FROM events WHERE kind != 'reinforce' "
-            "ORDER BY id DESC LIMIT ?",
-            (limit,),
+            "SELECT id, kind, result FROM events WHERE kind != ? ORDER BY id DESC LIMIT ?",
+            (str(EventKind.REINFORCE), limit),
         ) as cursor:
-            return [tuple(row) async for row in cursor]
+            return [EventRecord(row[0], EventKind(row[1]), row[2]) async for row in cursor]
 
-    async def save_labels(self, labels: Iterable) -> None:
-        """Mirrors the model's labels (id, name, retired) for SQL readers and exports."""
+    async def save_labels(self, labels: Iterable[Label]) -> None:
+        """Mirrors the model's labels for SQL readers and exports. Rows are never deleted: the
+        highest id here is a high-water mark that a rollback cannot lower."""
         async with self._lock:
             await self._db.executemany(
                 "INSERT INTO labels VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = "
@@ -321,14 +399,19 @@ class Store:
             )
             await self._db.commit()
 
+    async def labels(self) -> LabelSet:
+        """Every label the store has seen, in id order."""
+        async with self._db.execute("SELECT id, name, retired FROM labels ORDER BY id") as cursor:
+            return LabelSet(tuple([Label(r[0], r[1], bool(r[2])) async for r in cursor]))
+
     # ---- label proposals -----------------------------------------------------------------------
 
     async def propose(self, sample_id: int, user_id: int, chat_id: int) -> int:
         async with self._lock:
             cursor = await self._db.execute(
                 "INSERT INTO proposals (sample_id, user_id, chat_id, status, created_at) "
-                "VALUES (?, ?, ?, 'awaiting_name', ?)",
-                (sample_id, user_id, chat_id, time.time()),
+                "VALUES (?, ?, ?, ?, ?)",
+                (sample_id, user_id, chat_id, str(ProposalState.AWAITING_NAME), time.time()),
             )
             await self._db.commit()
             return cursor.lastrowid
@@ -346,10 +429,10 @@ class Store:
         """The proposal whose name prompt a reply answers. A quick reply may arrive before the
         prompt's id is stored; then it is the person's own proposal still without a prompt."""
         return await self._one_proposal(
-            "SELECT * FROM proposals WHERE chat_id = ? AND status = 'awaiting_name' AND "
+            "SELECT * FROM proposals WHERE chat_id = ? AND status = ? AND "
             "(prompt_message_id = ? OR (prompt_message_id IS NULL AND user_id = ?)) "
             "ORDER BY id DESC LIMIT 1",
-            (chat_id, message_id, user_id),
+            (chat_id, str(ProposalState.AWAITING_NAME), message_id, user_id),
         )
 
     async def proposal(self, proposal_id: int) -> Proposal | None:
@@ -361,18 +444,25 @@ class Store:
         if row is None:
             return None
         return Proposal(
-            row["id"], row["sample_id"], row["user_id"], row["chat_id"], row["name"], row["status"]
-        )
+            row["id"], row["sample_id"], row["user_id"], row["chat_id"], row["name"],
+            ProposalState(row["status"]),
+        )  # fmt: skip
 
     async def move_proposal(
-        self, proposal_id: int, before: str, after: str, *, name=None, by=None
+        self,
+        proposal_id: int,
+        before: ProposalState,
+        after: ProposalState,
+        *,
+        name: str | None = None,
+        by: int | None = None,
     ) -> bool:
         """Moves a proposal between states atomically; False if it was not in `before`."""
         async with self._lock:
             cursor = await self._db.execute(
                 "UPDATE proposals SET status = ?, name = COALESCE(?, name), decided_by = ? "
                 "WHERE id = ? AND status = ?",
-                (after, name, by, proposal_id, before),
+                (str(after), name, by, proposal_id, str(before)),
             )
             await self._db.commit()
             return cursor.rowcount == 1

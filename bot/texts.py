@@ -4,6 +4,12 @@ or `a_b*c` are shown exactly as stored and can never inject markup."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from model_core.model import Guess
+
+if TYPE_CHECKING:
+    from bot.desk import LabelCount, ModelReport, Tally
 
 HELP = (
     "Hi! I learn to recognise photos from your answers.\n\n"
@@ -21,6 +27,7 @@ ADMIN_HELP = (
     "/stats — chart of examples per label and first-guess accuracy\n"
     "/model — model versions and rollback"
 )
+OUR_FAULT = "Sorry, something went wrong on my side. Please try again."
 NOT_ADMIN = "Sorry, only the bot's admins can do that."
 NO_LABELS = (
     "I don't know any labels yet. Tap “New label” to propose the first one, "
@@ -56,13 +63,19 @@ def image_refused(reason: str, max_bytes: int) -> str:
     return IMAGE_REFUSED.get(reason, IMAGE_REFUSED["not_an_image"]).format(limit=max_bytes >> 20)
 
 
+def help_text(admin: bool, label_names: Sequence[str]) -> str:
+    parts = [HELP, ADMIN_HELP] if admin else [HELP]
+    parts.append("Labels: " + (", ".join(label_names) if label_names else "none yet"))
+    return "\n\n".join(parts)
+
+
 NAME_PROMPT = "What should the new label be called? Reply to this message with its name."
 NOT_YOUR_PROMPT = "Only the person who asked for this label can name it."
 
 
-def guesses(top: Sequence[tuple[str, float]], sure: bool) -> str:
+def guesses(top: Sequence[Guess], sure: bool) -> str:
     lines = [SURE if sure else UNSURE]
-    lines += [f"{rank}. {name} — {p:.0%}" for rank, (name, p) in enumerate(top, start=1)]
+    lines += [f"{rank}. {g.name} — {g.probability:.0%}" for rank, g in enumerate(top, start=1)]
     lines.append("\nTap the right label.")
     return "\n".join(lines)
 
@@ -71,10 +84,10 @@ def saved(name: str, version: int) -> str:
     return f"Saved: {name} (model version {version}). Thanks!"
 
 
-def tally(counts: Sequence[tuple[str, int]], skips: int) -> str:
-    parts = [f"{name} {count}" for name, count in counts]
-    if skips:
-        parts.append(f"skipped {skips}")
+def tally(votes: Tally) -> str:
+    parts = [f"{name} {count}" for name, count in votes.counts]
+    if votes.skips:
+        parts.append(f"skipped {votes.skips}")
     return "Votes: " + (" · ".join(parts) if parts else "none yet")
 
 
@@ -84,10 +97,10 @@ def seen_before(label: str | None) -> str:
     return f"I've seen this photo before; people labeled it {label}."
 
 
-def labels(rows: Sequence[tuple[str, int, bool]]) -> str:
+def labels(rows: Sequence[LabelCount]) -> str:
     if not rows:
         return "There are no labels yet. Admins add them with /addlabel NAME."
-    lines = [f"{'(retired) ' if retired else ''}{name}: {n} examples" for name, n, retired in rows]
+    lines = [f"{'(retired) ' if x.retired else ''}{x.name}: {x.examples} examples" for x in rows]
     return "Labels:\n" + "\n".join(lines)
 
 
@@ -95,9 +108,19 @@ def proposal_for_admins(name: str, who: str) -> str:
     return f"{who} proposes a new label: {name}\nApprove it?"
 
 
-def model(version: int, learner: str, versions: Sequence[int], recent: Sequence[str]) -> str:
-    lines = [f"Model version {version} ({learner} learner)."]
-    lines.append("Stored versions: " + (", ".join(map(str, versions)) or "none yet"))
-    if recent:
-        lines += ["", "Recent changes:", *recent]
+def model(report: ModelReport) -> str:
+    lines = [f"Model version {report.version} ({report.learner} learner)."]
+    lines.append("Stored versions: " + (", ".join(map(str, report.versions)) or "none yet"))
+    if report.recent:
+        lines += ["", "Recent changes:", *report.recent]
     return "\n".join(lines)
+
+
+def rollback_question(version: int) -> str:
+    return f"Restore version {version}? Votes since then stay recorded but leave the model."
+
+
+def stats_caption(history: Sequence[bool]) -> str:
+    right = sum(history)
+    share = f" ({right / len(history):.0%})." if history else "."
+    return f"{len(history)} votes; the first guess was right {right} times{share}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -63,20 +64,42 @@ def grey_to_rgb(images: np.ndarray, size: int) -> np.ndarray:
     )
 
 
-def list_labeled_images(root: Path) -> list[tuple[Path, str]]:
-    """(path, label) for every image in a folder-per-class tree, the folder name as label."""
+@dataclass(frozen=True)
+class LabeledTree:
+    """A folder-per-class tree: (path, label) per image file, and how many other files it
+    holds (notes, PDFs, stray downloads) that were left out."""
+
+    files: list[tuple[Path, str]]
+    other_files: int
+
+
+def scan_labeled_images(root: Path) -> LabeledTree:
+    """Every image below `root/<label>/`, the folder name as label. Hidden files and folders
+    (`.ipynb_checkpoints/`, `.DS_Store`) are not part of a data set and are skipped."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root} is not a directory")
-    found = [
-        (path, folder.name)
-        for folder in sorted(p for p in root.iterdir() if p.is_dir())
-        for path in sorted(folder.rglob("*"))
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
-    ]
-    if not found:
+    files, other = [], 0
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p, root)):
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file() or _hidden(path, root):
+                continue
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                files.append((path, folder.name))
+            else:
+                other += 1
+    if not files:
         raise DatasetError(f"{root} holds no images in per-label folders (<label>/<image>.jpg)")
-    return found
+    return LabeledTree(files, other)
+
+
+def list_labeled_images(root: Path) -> list[tuple[Path, str]]:
+    """(path, label) for every image in a folder-per-class tree (see `scan_labeled_images`)."""
+    return scan_labeled_images(root).files
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 def _read_idx(path: Path) -> np.ndarray:

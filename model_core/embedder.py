@@ -1,4 +1,4 @@
-"""Image bytes to embeddings: intake, then the backbone, in batches."""
+"""Image bytes to embeddings: intake, then the backbone, in backbone-sized batches."""
 
 from __future__ import annotations
 
@@ -6,36 +6,46 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm
 
-from model_core.intake import IntakeLimits, prepare_image
+from model_core.intake import ImageError, IntakeLimits, prepare_image
+from model_core.progress import Progress
 
 if TYPE_CHECKING:  # importing the loader pulls in TensorFlow; callers hand us a built one
     from model_core.backbone.loader import Backbone
 
 
 class ImageEmbedder:
-    """Callable: a list of encoded images -> (n, dim) float32; raises ImageError on a bad one."""
+    """Turns encoded images into (n, dim) float32 embeddings with one backbone."""
 
     def __init__(self, backbone: Backbone, limits: IntakeLimits = IntakeLimits()) -> None:
         self.backbone = backbone
         self.limits = limits
 
-    def __call__(self, images: Sequence[bytes]) -> np.ndarray:
-        size = self.backbone.input_size
-        prepared = [prepare_image(data, size, self.limits) for data in images]
-        if not prepared:
-            return np.zeros((0, self.backbone.embedding_dim), np.float32)
-        return self.backbone.embed(np.stack(prepared))
+    @property
+    def input_size(self) -> int:
+        return self.backbone.input_size
 
+    def prepare(self, data: bytes) -> np.ndarray:
+        """Decoded, resized and cropped to the backbone's input; raises ImageError."""
+        return prepare_image(data, self.backbone.input_size, self.limits)
 
-def embed_prepared(backbone: Backbone, arrays: Sequence[np.ndarray], desc: str = "embedding"):
-    """Embeds prepared images in backbone-sized batches, with a progress bar for long runs."""
-    progress = tqdm(total=len(arrays), desc=desc, unit="image", disable=len(arrays) < 64)
-    parts = [np.zeros((0, backbone.embedding_dim), np.float32)]
-    for start in range(0, len(arrays), backbone.batch_size):
-        batch = np.stack(arrays[start : start + backbone.batch_size])
-        parts.append(backbone.embed(batch))
-        progress.update(len(batch))
-    progress.close()
-    return np.concatenate(parts).astype(np.float32)
+    def prepare_each(self, images: Sequence[bytes]) -> list[np.ndarray | ImageError]:
+        """Each image prepared on its own, so that one bad upload spoils no other."""
+        prepared: list[np.ndarray | ImageError] = []
+        for data in images:
+            try:
+                prepared.append(self.prepare(data))
+            except ImageError as error:
+                prepared.append(error)
+        return prepared
+
+    def embed_prepared(self, arrays: Sequence[np.ndarray], progress: Progress | None = None):
+        """Embeddings of prepared images, computed a backbone batch at a time."""
+        parts = [np.zeros((0, self.backbone.embedding_dim), np.float32)]
+        step = self.backbone.batch_size
+        for start in range(0, len(arrays), step):
+            batch = np.stack(arrays[start : start + step])
+            parts.append(self.backbone.embed(batch))
+            if progress is not None:
+                progress(len(batch))
+        return np.concatenate(parts).astype(np.float32)

@@ -8,7 +8,7 @@ crash idempotent. `ModelSnapshot` is what readers get: immutable, so it never te
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,9 +30,14 @@ class ModelSnapshot:
     """One complete model version, safe to read from any thread while the writer goes on."""
 
     version: int
+    learner: str
     labels: LabelSet
     predictor: LinearPredictor | None
     example_counts: tuple[int, ...] = ()
+
+    def examples_of(self, label_id: int) -> int:
+        """How many answers taught this label (0 for a label added after this version)."""
+        return self.example_counts[label_id] if label_id < len(self.example_counts) else 0
 
     def predict(self, embeddings: np.ndarray, top_k: int = 3) -> list[list[Guess]]:
         """The `top_k` most likely labels per embedding, best first; [] when none is known."""
@@ -88,10 +93,11 @@ class LabelModel:
         )
 
     def snapshot(self) -> ModelSnapshot:
+        name = self.learner.name
         if not len(self.labels):
-            return ModelSnapshot(self.version, self.labels, None)
+            return ModelSnapshot(self.version, name, self.labels, None)
         counts = tuple(int(n) for n in self.learner.counts_)
-        return ModelSnapshot(self.version, self.labels, self.learner.snapshot(), counts)
+        return ModelSnapshot(self.version, name, self.labels, self.learner.snapshot(), counts)
 
     def is_applied(self, event_id: int | None) -> bool:
         """True for an event this model already includes (skipped on replay)."""
@@ -105,6 +111,18 @@ class LabelModel:
         self.labels = labels
         self._bump(event_id)
         return label
+
+    def reserve_ids_of(self, labels: LabelSet) -> None:
+        """Keeps the ids of `labels` that this state lacks (labels added after the version a
+        rollback restored) as retired labels, so that no id is ever handed out twice and every
+        stored vote keeps naming the label it was cast for."""
+        later = labels.labels[len(self.labels) :]
+        if not later:
+            return
+        self.learner.add_classes(len(later))
+        for label in later:
+            self.learner.retire_class(label.id)
+        self.labels = LabelSet((*self.labels, *(replace(x, retired=True) for x in later)))
 
     def rename_label(self, label_id: int, new_name: str, event_id: int | None = None) -> Label:
         self.labels = self.labels.renamed(label_id, new_name)

@@ -6,7 +6,10 @@ each write, and TensorFlow work (the backbone) runs in a worker thread, off the 
 Writes go through exactly one writer thread that owns the `LabelModel`, in the spirit of
 aiosqlite: each async method only enqueues a function and awaits its future, so writes apply
 one at a time in submission order, each producing a new version. Checkpoints are written by the
-same thread every `checkpoint_every` writes, after label changes and rollbacks, and on close.
+same thread every `checkpoint_every` writes, after label changes and rollbacks, on close, and
+once the writer has been idle for `idle_checkpoint_seconds` with writes unsaved: read-only
+readers of the data dir (`labelbot predict` beside a running bot) then see every vote within
+seconds, and a crash has less to replay.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from model_core.checkpoints import CheckpointError, CheckpointStore
-from model_core.labels import Label
+from model_core.embedder import ImageEmbedder
+from model_core.intake import ImageError, IntakeLimits
+from model_core.labels import Label, LabelSet
 from model_core.learners.analytic import limit_blas_threads
 from model_core.model import Guess, LabelModel, ModelSnapshot
 
@@ -32,7 +38,91 @@ T = TypeVar("T")
 _STOP = object()
 
 
-class ModelService:
+@dataclass(frozen=True)
+class Reading:
+    """One image as the model saw it: its embedding and the guesses of one model version."""
+
+    embedding: np.ndarray
+    guesses: list[Guess]
+    version: int
+
+
+class ModelReader:
+    """The read side: image bytes to embeddings and guesses, on an immutable snapshot.
+
+    Every way of asking the model about photos (the bot, `labelbot predict` and `embed`, the
+    benchmark's latency mode) goes through `read_images`, so all of them share the intake, the
+    backbone batching and the percentages. The work runs on reader threads, off the event loop.
+    Opened on its own (`open_latest`) it serves the newest checkpoint read-only: that is how
+    read-only commands work beside a running bot.
+    """
+
+    def __init__(self, snapshot: ModelSnapshot, *, embedder: ImageEmbedder | None = None) -> None:
+        self._snapshot = snapshot
+        self._embedder = embedder
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="model-reader")
+
+    @classmethod
+    def open_latest(
+        cls, directory: Path, learner: str, *, embedder: ImageEmbedder | None = None
+    ) -> ModelReader:
+        """The newest intact checkpoint under `directory` (an empty model if there is none)."""
+        checkpoint = CheckpointStore(directory).load_latest()
+        if checkpoint is None:
+            return cls(LabelModel.new(learner).snapshot(), embedder=embedder)
+        return cls(LabelModel.from_checkpoint(checkpoint).snapshot(), embedder=embedder)
+
+    @property
+    def snapshot(self) -> ModelSnapshot:
+        return self._snapshot
+
+    @property
+    def intake_limits(self) -> IntakeLimits:
+        return self._embedder.limits if self._embedder is not None else IntakeLimits()
+
+    @property
+    def input_size(self) -> int:
+        """The backbone's square input: the smallest photo worth fetching."""
+        if self._embedder is None:
+            raise RuntimeError("this model was opened without a backbone")
+        return self._embedder.input_size
+
+    async def read_images(
+        self, images: Sequence[bytes], top_k: int = 3
+    ) -> list[Reading | ImageError]:
+        """Per image, its reading or the ImageError that refused it."""
+        if self._embedder is None:
+            raise RuntimeError("this model was opened without a backbone")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._readers, _read, self._embedder, self._snapshot, list(images), top_k
+        )
+
+    async def predict(self, embeddings: np.ndarray, top_k: int = 3) -> list[list[Guess]]:
+        snapshot = self._snapshot
+        return await asyncio.get_running_loop().run_in_executor(
+            self._readers, snapshot.predict, embeddings, top_k
+        )
+
+    async def close(self) -> None:
+        self._readers.shutdown(wait=True)
+
+
+def _read(
+    embedder: ImageEmbedder, snapshot: ModelSnapshot, images: list[bytes], top_k: int
+) -> list[Reading | ImageError]:
+    """Prepares each image alone (one bad upload spoils no other), embeds the good ones in
+    backbone batches and predicts them with one snapshot."""
+    prepared = embedder.prepare_each(images)
+    good = [item for item in prepared if not isinstance(item, ImageError)]
+    embeddings = embedder.embed_prepared(good)
+    guesses = snapshot.predict(embeddings, top_k)
+    readings = iter(
+        Reading(e, g, snapshot.version) for e, g in zip(embeddings, guesses, strict=True)
+    )
+    return [item if isinstance(item, ImageError) else next(readings) for item in prepared]
+
+
+class ModelService(ModelReader):
     """Serialised writes, snapshot reads, checkpoints; see the module docstring."""
 
     def __init__(
@@ -40,18 +130,18 @@ class ModelService:
         model: LabelModel,
         store: CheckpointStore,
         *,
-        embed: Callable[[Sequence[bytes]], np.ndarray] | None = None,
+        embedder: ImageEmbedder | None = None,
         checkpoint_every: int = 50,
+        idle_checkpoint_seconds: float = 2.0,
     ) -> None:
+        super().__init__(model.snapshot(), embedder=embedder)
         self._model = model
         self._store = store
-        self._embed = embed
         self._checkpoint_every = checkpoint_every
+        self._idle_checkpoint_seconds = idle_checkpoint_seconds
         self._unsaved = 0
-        self._snapshot = model.snapshot()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._run_writer, name="model-writer", daemon=True)
-        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="model-reader")
         self._writer.start()
 
     @classmethod
@@ -60,7 +150,7 @@ class ModelService:
         directory: Path,
         learner: str,
         *,
-        embed: Callable[[Sequence[bytes]], np.ndarray] | None = None,
+        embedder: ImageEmbedder | None = None,
         keep: int = 10,
         checkpoint_every: int = 50,
         learner_params: dict[str, Any] | None = None,
@@ -80,31 +170,11 @@ class ModelService:
                     model.learner.name,
                     learner,
                 )
-        return cls(model, store, embed=embed, checkpoint_every=checkpoint_every)
-
-    # ---- reads -------------------------------------------------------------------------------
-
-    @property
-    def snapshot(self) -> ModelSnapshot:
-        return self._snapshot
+        return cls(model, store, embedder=embedder, checkpoint_every=checkpoint_every)
 
     @property
     def last_event_id(self) -> int:
         return self._model.last_event_id  # an int read: atomic under the GIL
-
-    async def embed_images(self, images: Sequence[bytes]) -> np.ndarray:
-        """Backbone embeddings of image bytes, computed off the event loop."""
-        if self._embed is None:
-            raise RuntimeError("this service was opened without a backbone")
-        return await asyncio.get_running_loop().run_in_executor(
-            self._readers, self._embed, list(images)
-        )
-
-    async def predict(self, embeddings: np.ndarray, top_k: int = 3) -> list[list[Guess]]:
-        snapshot = self._snapshot
-        return await asyncio.get_running_loop().run_in_executor(
-            self._readers, snapshot.predict, embeddings, top_k
-        )
 
     def versions(self) -> list[int]:
         return self._store.versions()
@@ -136,6 +206,12 @@ class ModelService:
         """Writes a checkpoint of the current version now; returns that version."""
         return await self._write(lambda m: m.version, None, save=True)
 
+    async def reserve_labels(self, labels: LabelSet) -> None:
+        """Keeps the ids of labels the model lacks but the store knows (see
+        `LabelModel.reserve_ids_of`)."""
+        if len(labels) > len(self._snapshot.labels):
+            await self._write(lambda m: m.reserve_ids_of(labels), None, save=True)
+
     async def close(self) -> None:
         """Applies every pending write, writes a final checkpoint and stops the threads."""
         if not self._writer.is_alive():
@@ -143,7 +219,7 @@ class ModelService:
         await self.checkpoint()
         self._queue.put(_STOP)
         await asyncio.get_running_loop().run_in_executor(None, self._writer.join)
-        self._readers.shutdown(wait=True)
+        await super().close()
 
     # ---- the writer thread -------------------------------------------------------------------
 
@@ -154,7 +230,14 @@ class ModelService:
         return await future
 
     def _run_writer(self) -> None:
-        while (item := self._queue.get()) is not _STOP:
+        while True:
+            try:
+                item = self._queue.get(timeout=self._idle_checkpoint_seconds)
+            except queue.Empty:
+                self._save_if_unsaved()
+                continue
+            if item is _STOP:
+                return
             loop, future, change, event_id, save = item
             try:
                 result = self._apply(change, event_id, save)
@@ -171,9 +254,13 @@ class ModelService:
         self._snapshot = self._model.snapshot()
         self._unsaved += 1
         if save or self._unsaved >= self._checkpoint_every:
+            self._save_if_unsaved()
+        return result
+
+    def _save_if_unsaved(self) -> None:
+        if self._unsaved:
             self._store.save(self._model.to_checkpoint())
             self._unsaved = 0
-        return result
 
     def _rollback(self, version: int | None, event_id: int | None) -> int:
         current = self._model
@@ -183,6 +270,7 @@ class ModelService:
                 raise CheckpointError("there is no earlier version to roll back to")
             version = older[-1]
         restored = LabelModel.from_checkpoint(self._store.load(version))
+        restored.reserve_ids_of(current.labels)
         restored.version = current.version + 1
         restored.last_event_id = max(current.last_event_id, event_id or 0)
         self._model = restored

@@ -6,7 +6,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cv2
 import numpy as np
 import pytest
 from skimage import data
@@ -16,19 +15,6 @@ from skimage import data
 def photos() -> dict[str, np.ndarray]:
     """Real colour photos (RGB uint8) that scikit-image ships, no download needed."""
     return {"coffee": data.coffee(), "chelsea": data.chelsea(), "astronaut": data.astronaut()}
-
-
-def encode(image_rgb: np.ndarray, ext: str = ".jpg", params: list[int] | None = None) -> bytes:
-    """Encodes an RGB (or grey, or RGBA) array the way a camera or an editor would save it."""
-    if image_rgb.ndim == 3 and image_rgb.shape[2] == 3:
-        image = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
-    elif image_rgb.ndim == 3 and image_rgb.shape[2] == 4:
-        image = cv2.cvtColor(image_rgb, cv2.COLOR_RGBA2BGRA)
-    else:
-        image = image_rgb
-    ok, buffer = cv2.imencode(ext, image, params or [])
-    assert ok
-    return buffer.tobytes()
 
 
 @pytest.fixture(scope="session")
@@ -71,8 +57,19 @@ def fake():
 @pytest.fixture
 def bot(fake, tmp_path, backbone):
     """The real bot polling the fake API, with an empty data dir."""
-    from bot_harness import start_bot
+    from helpers import start_bot
 
     running = start_bot(fake, tmp_path / "data", backbone)
     yield running
     running.stop()
+
+
+HEAVY_FIXTURES = {"backbone", "backbone_cache", "fashion", "bot", "embeddings"}
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs TensorFlow or Fashion-MNIST through a fixture is in the slow layer:
+    `pytest -m "not slow"` is the fast unit layer."""
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import encode
+from helpers import encode
 
 from model_core.backbone.loader import _cache_paths, load_backbone
 from model_core.backbone.registry import is_known_backbone
@@ -12,6 +12,8 @@ from model_core.intake import prepare_image
 
 ESPRESSO = 967
 CATS = set(range(281, 286))
+
+pytestmark = pytest.mark.slow  # every test here builds a TensorFlow model
 
 
 def prepared(backbone, photo: np.ndarray) -> np.ndarray:

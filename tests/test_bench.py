@@ -10,8 +10,8 @@ import json
 
 import numpy as np
 import pytest
-from test_cli import labelbot
-from test_cli_model import LABELS, write_tree
+from helpers import TREE_LABELS as LABELS
+from helpers import labelbot, write_tree
 
 from benchmarks.compare import JOINT, forgetting, run_all, summarize
 from benchmarks.data import EmbeddingCache, folder_split
@@ -45,7 +45,7 @@ def test_every_learner_and_the_bounds_report_every_figure(tiny_split):
         assert len(figures["accuracy_per_phase"]["mean"]) == 3
         assert figures["old_accuracy_per_phase"]["mean"][0] is None  # no old label yet
         assert 0 <= figures["first_guess_accuracy"]["mean"] <= 1
-        assert figures["update_latency_p99_ms"]["mean"] >= figures["update_latency_p50_ms"]["mean"]
+        assert figures["update_latency_p50_ms"]["mean"] > 0  # every update was timed
         assert figures["state_bytes"]["mean"] > 0
     # Streaming ridge is exactly the ridge fit on everything: the harness must see that.
     assert summary["analytic"]["accuracy_per_phase"] == summary["joint_ridge"]["accuracy_per_phase"]
@@ -68,7 +68,7 @@ def test_a_flat_tree_is_split_per_label_and_embeddings_are_cached(tmp_path):
         calls.append(len(arrays))
         return np.stack([a.mean(axis=(0, 1)) for a in arrays]).astype(np.float32)
 
-    cache = EmbeddingCache(tmp_path / "data", "fake")
+    cache = EmbeddingCache(tmp_path / "bench-cache", "fake")
     first = folder_split(
         embed, cache, 32, tmp_path / "photos", train_per_class=None, test_per_class=None
     )
@@ -111,14 +111,17 @@ def test_labelbot_bench_refuses_an_unknown_learner(tmp_path):
 
 @pytest.mark.slow
 def test_latency_compares_end_to_end_with_the_bare_backbone(backbone, photos):
-    from conftest import encode
+    from helpers import encode
 
     from benchmarks.latency import measure_latency
+    from model_core.embedder import ImageEmbedder
 
     jpegs = [encode(photo) for photo in photos.values()]
-    figures = measure_latency(backbone, jpegs, list(photos), requests=6, concurrency=3)
+    seen = []
+    figures = measure_latency(
+        ImageEmbedder(backbone), jpegs, list(photos), requests=6, concurrency=3,
+        progress=lambda what, total: lambda done: seen.append((what, total)),
+    )  # fmt: skip
     assert figures["end_to_end_p50_ms"] > 0 and figures["bare_backbone_p50_ms"] > 0
-    assert figures["ratio_p50"] == pytest.approx(
-        figures["end_to_end_p50_ms"] / figures["bare_backbone_p50_ms"]
-    )
-    assert figures["concurrent_per_second"] > 0
+    assert figures["concurrent_per_second"] > 0 and figures["concurrent_requests"] == 3
+    assert seen.count(("bare backbone", 6)) == 6 and seen.count(("end to end", 6)) == 6

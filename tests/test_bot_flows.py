@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from bot_harness import ADMIN, ALICE, BOB, say, send_photo, start_bot, tap, tap_label
+from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, start_bot, tap, tap_label
 
 pytestmark = pytest.mark.slow
 
@@ -44,12 +44,12 @@ def test_photo_vote_learns_and_undo_takes_it_back(fake, bot, photos):
     assert tap(fake, BOB, cat, cat.button("Undo")["callback_data"])["text"].startswith("Undone")
     fake.wait_for(lambda: "Tap the right label" in cat.text)
     assert bot.run(_version(bot)) == version + 1
-    counts = dict((n, c) for n, c, _ in bot.application.bot_data["desk"].label_counts())
+    counts = {x.name: x.examples for x in desk_of(bot).label_counts()}
     assert counts == {"Oat-Milk": 1, "cat": 0}
 
 
 async def _version(running):
-    return running.application.bot_data["desk"].snapshot.version
+    return desk_of(running).snapshot.version
 
 
 def test_skip_and_double_vote(fake, bot, photos):
@@ -85,7 +85,7 @@ def test_new_label_proposal_approved_by_an_admin(fake, bot, photos):
     fake.wait_for(
         lambda: any("New label Espresso added" in s.text for s in fake.messages_to(ALICE["id"]))
     )
-    counts = dict((n, c) for n, c, _ in bot.application.bot_data["desk"].label_counts())
+    counts = {x.name: x.examples for x in desk_of(bot).label_counts()}
     assert counts["Espresso"] == 1
     assert "already been decided" in tap(fake, ADMIN, ask, approve)["text"]  # a stale keyboard
 
@@ -122,8 +122,8 @@ def test_a_stopped_bot_keeps_every_vote_and_restarts(fake, tmp_path, backbone, p
     running.stop()
     running = start_bot(fake, tmp_path / "data", backbone)
     try:
-        desk = running.application.bot_data["desk"]
-        assert [(n, c) for n, c, _ in desk.label_counts()] == [("coffee", 1)]
+        desk = desk_of(running)
+        assert [(x.name, x.examples) for x in desk.label_counts()] == [("coffee", 1)]
         assert "coffee: 1 examples" in say(fake, ALICE, "/labels").text
     finally:
         running.stop()

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import pytest
-from bot_harness import ADMIN, ALICE, BOB, say, send_photo, start_bot, tap
+from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, start_bot, tap
 
 from bot.fake_telegram import BOT_USERNAME, group, user
 from model_core.datasets import FASHION_MNIST_LABELS, load_fashion_mnist
@@ -51,7 +51,7 @@ def test_fifty_people_at_once_lose_no_vote_and_apply_none_twice(fake, bot):
         say(fake, ADMIN, f"/addlabel {name}")
     images, names = fashion_photos(50)
     people = [user(100 + i) for i in range(50)]
-    desk = bot.application.bot_data["desk"]
+    desk = desk_of(bot)
     start_version = desk.snapshot.version
     label_ids = {label.name: label.id for label in desk.snapshot.labels}
 
@@ -67,7 +67,7 @@ def test_fifty_people_at_once_lose_no_vote_and_apply_none_twice(fake, bot):
     assert all(o.startswith("Saved: ") and "already voted" in o for o in outcomes)
     fake.wait_for(lambda: desk.snapshot.version == start_version + 50, what="50 updates")
     assert sum(desk.snapshot.example_counts) == 50
-    for name, count, _ in desk.label_counts():
-        assert count == names.count(name)
+    for label in desk.label_counts():
+        assert label.examples == names.count(label.name)
     assert bot.run(desk.store.vote_count()) == 50
     assert "labels" in say(fake, ALICE, "/labels").text.lower()  # still answering

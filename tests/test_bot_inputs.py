@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from bot_harness import ADMIN, ALICE, BOB, say, send_photo, tap
-from conftest import encode
+from helpers import ADMIN, ALICE, BOB, desk_of, encode, say, send_photo, tap
 
 pytestmark = pytest.mark.slow
 
 
 def state(bot) -> tuple[int, int]:
     """(model version, live votes): what a bad input must leave alone."""
-    desk = bot.application.bot_data["desk"]
+    desk = desk_of(bot)
     return desk.snapshot.version, bot.run(desk.store.vote_count())
 
 

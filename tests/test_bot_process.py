@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
+import json
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from bot_harness import ADMIN, ALICE, say, send_photo, start_bot, tap_label
-from test_cli import labelbot
+from helpers import (
+    ADMIN,
+    ALICE,
+    encode,
+    labelbot,
+    labelbot_process,
+    say,
+    send_photo,
+    start_bot,
+    tap_label,
+)
 
 from bot.fake_telegram import FakeTelegram, user
 
@@ -19,35 +26,91 @@ pytestmark = pytest.mark.slow
 TOKEN = "123456:" + "A" * 35  # the shape BotFather's tokens have
 
 
-def run_bot_process_and_vote(tmp_path, photos, stop: signal.Signals, votes: int = 3):
-    """`labelbot run` against the fake API: an admin adds a label, people vote, then `stop`."""
+@contextlib.contextmanager
+def bot_process(tmp_path):
+    """`labelbot run` against the fake API, polling; yields (fake, process)."""
     fake = FakeTelegram(token=TOKEN).start()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("LABELBOT_", "TELE"))}
-    environment |= {"TELEGRAM_BOT_TOKEN": TOKEN, "LABELBOT_ADMINS": str(ADMIN["id"]),
-                    "LABELBOT_DATA_DIR": str(tmp_path / "data"),
-                    "PYTHONPATH": str(Path(__file__).parents[1])}  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run", "--api-base-url", fake.base_url,
-         "--api-file-url", fake.base_file_url],
-        cwd=tmp_path, env=environment, stderr=subprocess.PIPE, text=True,
+    process = labelbot_process(
+        "run", "--api-base-url", fake.base_url, "--api-file-url", fake.base_file_url,
+        cwd=tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, LABELBOT_ADMINS=str(ADMIN["id"]),
+        LABELBOT_DATA_DIR=str(tmp_path / "data"),
     )  # fmt: skip
     try:
         fake.wait_for(lambda: "getUpdates" in fake.calls, timeout=180, what="polling")
-        say(fake, ADMIN, "/addlabel coffee")
-        for n in range(votes):
-            photo = photos["coffee"][n * 10 :]  # a different photo each time
-            tap_label(fake, user(50 + n), send_photo(fake, user(50 + n), photo), "coffee")
-        saved = lambda: sum(s.text.startswith("Saved") for s in fake.sent.values())  # noqa: E731
-        fake.wait_for(lambda: saved() == votes, what="every vote saved")
+        yield fake, process
+    finally:
+        process.kill()
+        fake.stop()
+
+
+def vote(fake: FakeTelegram, photos, votes: int) -> None:
+    """An admin adds a label and `votes` people each send a photo of it and confirm it."""
+    say(fake, ADMIN, "/addlabel coffee")
+    for n in range(votes):
+        photo = photos["coffee"][n * 10 :]  # a different photo each time
+        tap_label(fake, user(50 + n), send_photo(fake, user(50 + n), photo), "coffee")
+    saved = lambda: sum(s.text.startswith("Saved") for s in fake.sent.values())  # noqa: E731
+    fake.wait_for(lambda: saved() == votes, what="every vote saved")
+
+
+def run_bot_process_and_vote(tmp_path, photos, stop: signal.Signals, votes: int = 3):
+    """`labelbot run`: an admin adds a label, people vote, then `stop`."""
+    with bot_process(tmp_path) as (fake, process):
+        vote(fake, photos, votes)
         started = time.monotonic()
         process.send_signal(stop)
         _, stderr = process.communicate(timeout=30)
         assert time.monotonic() - started < 30
-    finally:
-        process.kill()
-        fake.stop()
     assert TOKEN not in stderr and "AAAAAAAAAA" not in stderr
     return stderr, process.returncode
+
+
+def test_one_writer_per_data_dir_and_readers_beside_it(tmp_path, photos):
+    (tmp_path / "coffee.jpg").write_bytes(encode(photos["coffee"]))
+    env = {"LABELBOT_DATA_DIR": str(tmp_path / "data")}
+    with bot_process(tmp_path) as (fake, process):
+        vote(fake, photos, 1)
+        second = labelbot("addlabel", "tea", cwd=tmp_path, **env)
+        assert second.returncode == 2
+        assert second.stderr.strip() == (
+            f"labelbot addlabel: labelbot run (pid {process.pid}) is using {tmp_path / 'data'}; "
+            "stop it or point LABELBOT_DATA_DIR elsewhere"
+        )
+        # Readers see the newest checkpoint; the writer saves one within seconds of going idle.
+        labels = lambda: json.loads(labelbot("labels", "--json", cwd=tmp_path, **env).stdout)  # noqa: E731
+        fake.wait_for(lambda: labels()[0]["examples"] == 1, what="the vote in a checkpoint")
+        predicted = labelbot("predict", "--json", "coffee.jpg", cwd=tmp_path, **env)
+        assert predicted.returncode == 0, predicted.stderr
+        assert json.loads(predicted.stdout)[0]["predictions"][0]["label"] == "coffee"
+    # The killed writer's lock died with it: the next writer gets the data dir at once.
+    assert labelbot("addlabel", "tea", cwd=tmp_path, **env).returncode == 0
+
+
+def test_an_unreachable_api_server_is_one_line_without_the_token(tmp_path):
+    result = labelbot(
+        "run", "--api-base-url", "http://127.0.0.1:9/bot", cwd=tmp_path,
+        TELEGRAM_BOT_TOKEN=TOKEN, LABELBOT_DATA_DIR=str(tmp_path / "data"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("labelbot run: cannot reach the Bot API server (http://127.0.0.1:9/bot)")
+    assert "Traceback" not in result.stderr and "AAAAAAAAAA" not in result.stderr
+
+
+def test_a_locked_database_is_one_line(tmp_path):
+    import sqlite3
+
+    env = {"LABELBOT_DATA_DIR": str(tmp_path)}
+    assert labelbot("addlabel", "tea", cwd=tmp_path, **env).returncode == 0
+    holder = sqlite3.connect(tmp_path / "labelbot.sqlite3")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = labelbot("addlabel", "milk", cwd=tmp_path, **env)
+    finally:
+        holder.rollback()
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("labelbot addlabel: ")
+    assert "locked" in result.stderr
 
 
 def examples_after_restart(tmp_path, backbone) -> str:

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import signal
+import sqlite3
+import time
 
-import cv2
 import pytest
-from test_cli import labelbot
-
-from model_core.datasets import FASHION_MNIST_LABELS, load_fashion_mnist
-
-LABELS = {0: "T-shirt", 1: "Trouser", 8: "Bag"}
-
-
-def write_tree(root, split: str, per_class: int) -> list[tuple[str, str]]:
-    """Writes real Fashion-MNIST photos as PNGs in a folder-per-class tree."""
-    images, labels = load_fashion_mnist(split, per_class=per_class, seed=1)
-    written = []
-    for n, (image, label) in enumerate(zip(images, labels, strict=True)):
-        if label not in LABELS:
-            continue
-        folder = root / FASHION_MNIST_LABELS[label]
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{n}.png"
-        cv2.imwrite(str(path), image)
-        written.append((str(path), FASHION_MNIST_LABELS[label]))
-    return written
+from helpers import labelbot, labelbot_process, write_tree
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +17,10 @@ def imported(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     write_tree(root / "train", "train", per_class=15)
     (root / "train" / "T-shirt" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    (root / "train" / "T-shirt" / "notes.txt").write_text("not a photo")
+    # Hidden folders are no part of a data set: a notebook's checkpoints, a stray label.
+    shutil.copytree(root / "train" / "Bag", root / "train" / "Bag" / ".ipynb_checkpoints")
+    shutil.copytree(root / "train" / "Bag", root / "train" / ".hidden")
     env = {"LABELBOT_DATA_DIR": str(root / "data")}
     result = labelbot("import", "train", cwd=root, **env)
     return root, env, result
@@ -44,6 +32,49 @@ def test_import_reports_and_skips_unreadable_files(imported):
     assert result.returncode == 0, result.stderr
     assert "skipped T-shirt/broken.jpg" in result.stderr.replace("train/", "")
     assert "imported 45 images into 3 labels" in result.stderr
+    assert "1 unreadable files, 1 non-image files" in result.stderr
+
+
+@pytest.mark.slow
+def test_importing_the_same_tree_again_teaches_nothing_twice(imported):
+    root, env, _ = imported
+    before = json.loads(labelbot("labels", "--json", cwd=root, **env).stdout)
+    again = labelbot("import", "train", cwd=root, **env)
+    assert again.returncode == 0, again.stderr
+    assert "imported 0 images into 3 labels" in again.stderr
+    assert "skipped 45 already imported" in again.stderr
+    assert json.loads(labelbot("labels", "--json", cwd=root, **env).stdout) == before
+
+
+@pytest.mark.slow
+def test_an_interrupted_import_resumes_where_it_stopped(tmp_path):
+    write_tree(tmp_path / "train", "train", per_class=70)  # 210 photos: four batches
+    env = {"LABELBOT_DATA_DIR": str(tmp_path / "data")}
+    process = labelbot_process("import", "train", cwd=tmp_path, **env)
+    database = tmp_path / "data" / "labelbot.sqlite3"
+    deadline = time.monotonic() + 120
+    while _stored_samples(database) < 64 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stored = _stored_samples(database)
+    assert 64 <= stored < 210
+    resumed = labelbot("import", "train", cwd=tmp_path, **env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"imported {210 - stored} images" in resumed.stderr
+    assert f"skipped {stored} already imported" in resumed.stderr
+    counts = json.loads(labelbot("labels", "--json", cwd=tmp_path, **env).stdout)
+    assert sum(label["examples"] for label in counts) == 210  # each photo learned once
+
+
+def _stored_samples(database) -> int:
+    if not database.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+            return connection.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return 0
 
 
 @pytest.mark.slow
@@ -80,6 +111,31 @@ def test_labels_addlabel_and_rollback(imported):
     assert rolled.returncode == 0, rolled.stderr
     names = [x["name"] for x in json.loads(labelbot("labels", "--json", cwd=root, **env).stdout)]
     assert names == ["Bag", "T-shirt", "Trouser"]
+
+
+@pytest.mark.slow
+def test_predict_reports_a_bad_file_and_answers_the_rest(imported):
+    root, env, _ = imported
+    good = write_tree(root / "more", "test", per_class=2)[0][0]
+    (root / "notes.pdf").write_bytes(b"%PDF-1.4 not a photo")
+    result = labelbot("predict", "--json", "notes.pdf", good, "missing.jpg", cwd=root, **env)
+    assert result.returncode == 1
+    rows = json.loads(result.stdout)
+    assert [row["image"] for row in rows] == ["notes.pdf", good, "missing.jpg"]
+    assert "not an image" in rows[0]["error"] and "No such file" in rows[2]["error"]
+    assert len(rows[1]["predictions"]) == 3
+    assert "labelbot predict: notes.pdf: " in result.stderr and "Traceback" not in result.stderr
+    assert "oneDNN" not in result.stderr and "absl" not in result.stderr  # TensorFlow kept quiet
+
+
+def test_an_unwritable_data_dir_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = labelbot("addlabel", "tea", cwd=tmp_path, LABELBOT_DATA_DIR=str(tmp_path / "file/d"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"labelbot addlabel: cannot write to the data dir {tmp_path / 'file/d'}: Not a directory; "
+        "set LABELBOT_DATA_DIR to a writable folder"
+    )
 
 
 def test_import_of_a_missing_folder_is_one_line(tmp_path):

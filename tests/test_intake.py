@@ -7,7 +7,7 @@ import struct
 import cv2
 import numpy as np
 import pytest
-from conftest import encode
+from helpers import encode
 
 from model_core.intake import ImageError, IntakeLimits, decode_image, prepare_image
 

@@ -8,7 +8,7 @@ import pytest
 from model_core.learners import make_learner
 from model_core.learners.analytic import AnalyticLearner
 
-LEARNERS = ["analytic", "cgan"]
+LEARNERS = ["analytic", pytest.param("cgan", marks=pytest.mark.slow)]  # cgan needs TensorFlow
 
 
 def class_incremental(learner, X, y, seed=0):

@@ -120,8 +120,11 @@ async def test_rollback_restores_an_old_state_as_a_new_version(tmp_path, embeddi
         await service.reinforce(X[i], 2)
     version = await service.rollback(good)
     assert version == service.snapshot.version > good
-    assert [label.name for label in service.snapshot.labels] == ["T-shirt", "Trouser"]
+    # Bag came after the restored version: it stays, retired, so its id is never reused.
+    labels = [(x.name, x.retired) for x in service.snapshot.labels]
+    assert labels == [("T-shirt", False), ("Trouser", False), ("Bag", True)]
     assert await service.predict(X[:5]) == good_guesses
+    assert (await service.add_label("Coat")).id == 3
     await service.close()
 
 
@@ -178,15 +181,21 @@ async def test_rename_keeps_the_id_and_retire_masks_the_label(tmp_path, embeddin
     await service.close()
 
 
-async def test_image_bytes_are_embedded_off_the_event_loop(tmp_path, backbone, photos):
-    from conftest import encode
+async def test_image_bytes_are_read_one_by_one_off_the_event_loop(tmp_path, backbone, photos):
+    from helpers import encode
 
     from model_core.embedder import ImageEmbedder
     from model_core.intake import ImageError
 
-    service = ModelService.open(tmp_path / "models", "analytic", embed=ImageEmbedder(backbone))
-    embeddings = await service.embed_images([encode(photos["coffee"]), encode(photos["chelsea"])])
-    assert embeddings.shape == (2, 1280)
-    with pytest.raises(ImageError, match="not an image"):
-        await service.embed_images([b"%PDF-1.4"])
+    service = ModelService.open(tmp_path / "models", "analytic", embedder=ImageEmbedder(backbone))
+    await service.reinforce(
+        (await service.read_images([encode(photos["coffee"])]))[0].embedding,
+        (await service.add_label("coffee")).id,
+    )
+    coffee, bad, cat = await service.read_images(
+        [encode(photos["coffee"]), b"%PDF-1.4", encode(photos["chelsea"])]
+    )
+    assert coffee.embedding.shape == cat.embedding.shape == (1280,)
+    assert isinstance(bad, ImageError) and "not an image" in str(bad)
+    assert coffee.guesses[0].name == "coffee" and coffee.version == service.snapshot.version
     await service.close()

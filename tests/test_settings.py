@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings, SettingsError
+from labelbot.settings import PROJECT_ROOT, VARIABLES, Settings, SettingsError, read_dotenv
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 
@@ -21,7 +21,7 @@ def test_defaults_without_configuration(tmp_path):
     result = settings(tmp_path)
     assert result.token is None
     assert result.admins == frozenset()
-    assert result.data_dir == Path("data")
+    assert result.data_dir == PROJECT_ROOT / "data"  # not the current directory
     assert result.backbone == "efficientnet_lite0"
     assert result.learner in ("analytic", "cgan")
 
@@ -75,13 +75,24 @@ def test_malformed_dotenv_line_names_the_line(tmp_path):
 
 
 def test_the_example_env_file_is_valid_and_documents_every_setting(tmp_path):
-    example = Path(__file__).parents[1] / ".env.example"
+    example = PROJECT_ROOT / ".env.example"
     settings = Settings.from_env({}, example)
     assert settings.token is None and settings.group_photos == "mentions"
     text = example.read_text()
-    keys = ["TELEGRAM_BOT_TOKEN", "LABELBOT_ADMINS", "LABELBOT_DATA_DIR", "LABELBOT_LEARNER"]
-    keys += ["LABELBOT_GROUP_PHOTOS", "LABELBOT_API_BASE_URL", "LABELBOT_API_FILE_URL"]
-    assert all(key in text for key in keys)
+    assert all(variable in text for variable in VARIABLES)
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert all(f"`{variable}`" in readme for variable in VARIABLES)
+
+
+def test_deploy_files_agree_on_a_writable_data_dir():
+    # systemd lets EnvironmentFile= override Environment=: the example (copied there) must not
+    # set a data dir, or data would go to the read-only checkout under ProtectSystem=strict.
+    assert "LABELBOT_DATA_DIR" not in read_dotenv(PROJECT_ROOT / ".env.example")
+    unit = (PROJECT_ROOT / "deploy" / "labelbot.service").read_text()
+    assert "Environment=LABELBOT_DATA_DIR=/var/lib/labelbot" in unit
+    assert "StateDirectory=labelbot" in unit and "ProtectSystem=strict" in unit
+    ignored = (PROJECT_ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "data", ".env", ".git"} <= set(ignored)
 
 
 def test_group_mode_and_api_server(tmp_path):
@@ -95,3 +106,25 @@ def test_group_mode_and_api_server(tmp_path):
         Settings.from_env({"LABELBOT_GROUP_PHOTOS": "some"}, None)
     with pytest.raises(SettingsError, match="LABELBOT_API_FILE_URL"):
         Settings.from_env({"LABELBOT_API_FILE_URL": "127.0.0.1:8081"}, None)
+
+
+def test_env_file_comes_from_labelbot_env_file_and_its_data_dir_is_relative_to_it(tmp_path):
+    folder = tmp_path / "deploy"
+    folder.mkdir()
+    (folder / "bot.env").write_text("LABELBOT_DATA_DIR=state\nLABELBOT_ADMINS=5\n")
+    result = Settings.from_env({"LABELBOT_ENV_FILE": str(folder / "bot.env")})
+    assert result.data_dir == folder / "state" and result.admins == {5}
+    # A relative path from the real environment stays relative to the current directory.
+    result = Settings.from_env({"LABELBOT_ENV_FILE": str(folder / "bot.env"),
+                                "LABELBOT_DATA_DIR": "here"})  # fmt: skip
+    assert result.data_dir == Path("here")
+    with pytest.raises(SettingsError, match="LABELBOT_ENV_FILE"):
+        Settings.from_env({"LABELBOT_ENV_FILE": str(tmp_path / "missing.env")})
+
+
+def test_the_checkout_env_file_is_the_default_not_the_current_directory(tmp_path, monkeypatch):
+    from labelbot.settings import env_file_for
+
+    (tmp_path / ".env").write_text("LABELBOT_ADMINS=not-a-number\n")
+    monkeypatch.chdir(tmp_path)  # a stray .env here must not be read
+    assert env_file_for({}) == PROJECT_ROOT / ".env"

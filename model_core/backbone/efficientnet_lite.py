@@ -14,9 +14,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from model_core.backbone.registry import EFFICIENTNET_LITE0_INPUT_SIZE
 from model_core.backbone.torch_legacy import load_legacy_state_dict
 
-INPUT_SIZE = 224
+INPUT_SIZE = EFFICIENTNET_LITE0_INPUT_SIZE
 EMBEDDING_DIM = 1280
 BN_EPSILON = 1e-3
 

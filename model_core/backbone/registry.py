@@ -37,10 +37,13 @@ BACKBONE_HELP = (
 )
 
 
+EFFICIENTNET_LITE0_INPUT_SIZE = 224
+
+
 def input_size_of(name: str) -> int:
     """The square input size of a known backbone, without building it."""
     if name == DEFAULT_BACKBONE:
-        return 224
+        return EFFICIENTNET_LITE0_INPUT_SIZE
     return KERAS_APPLICATIONS[name.removeprefix(KERAS_PREFIX)].input_size
 
 

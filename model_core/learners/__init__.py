@@ -1,4 +1,4 @@
-"""Incremental learners behind one interface; `make_learner` picks one by name.
+"""Incremental learners behind one interface; the one registry of their names.
 
 Each learner module imports its own dependencies (the CGAN needs TensorFlow, the analytic head
 only numpy), so choosing `analytic` never pays for TensorFlow's start-up here.
@@ -11,6 +11,7 @@ from typing import Any
 from model_core.learners.base import IncrementalLearner
 
 LEARNER_NAMES = ("analytic", "cgan")
+DEFAULT_LEARNER = "analytic"
 
 
 def learner_class(name: str) -> type[IncrementalLearner]:

@@ -1,22 +1,29 @@
 """The `labelbot` command: argument parsing and dispatch, nothing else.
 
 Heavy imports (TensorFlow, the Telegram stack) happen inside the commands, so that `--help` and
-argument errors answer at once.
+argument errors answer at once. Every failure a user can act on ends in one line on stderr and
+a non-zero exit; the traceback goes to the log at debug level (`-v`).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.cli import add_arguments as benchmark_arguments
-from benchmarks.cli import run as run_benchmark
-from bot.errors import CommandError
-from bot.settings import DEFAULT_LEARNER, LEARNERS, Settings, SettingsError
+from bot.store import StoreError
+from labelbot.cli import bench
+from labelbot.cli.errors import CommandError
+from labelbot.house import DataDirError
+from labelbot.settings import Settings, SettingsError
+from labelbot.writer_lock import DataDirBusy
+from model_core.learners import DEFAULT_LEARNER, LEARNER_NAMES
+
+log = logging.getLogger("labelbot")
+ONE_LINE_ERRORS = (SettingsError, CommandError, DataDirBusy, DataDirError, StoreError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     learner = argparse.ArgumentParser(add_help=False)
     learner.add_argument(
         "--learner",
-        choices=LEARNERS,
-        help=f"incremental head (default: $LABELBOT_LEARNER or {DEFAULT_LEARNER})",
+        choices=LEARNER_NAMES,
+        help=f"incremental head of a new model (default: $LABELBOT_LEARNER or {DEFAULT_LEARNER})",
     )
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="machine-readable output on stdout")
@@ -71,24 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--seed", type=int, default=0, help="seed of the shuffled order")
 
     predictor = commands.add_parser(
-        "predict", parents=[learner, as_json], help="print the model's top guesses per image"
+        "predict", parents=[as_json], help="print the model's top guesses per image"
     )
     predictor.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     predictor.add_argument("--top-k", type=int, default=3, help="guesses per image (default 3)")
 
-    commands.add_parser("labels", parents=[learner, as_json], help="list labels and examples")
+    commands.add_parser("labels", parents=[as_json], help="list labels and examples")
     adder = commands.add_parser("addlabel", parents=[learner], help="add a label")
     adder.add_argument("name", metavar="NAME")
-    roller = commands.add_parser(
-        "rollback", parents=[learner], help="restore a stored model version as the newest"
-    )
+    roller = commands.add_parser("rollback", help="restore a stored model version as the newest")
     roller.add_argument(
         "version", nargs="?", type=int, metavar="VERSION", help="default: the one before"
     )
-    bench = commands.add_parser(
-        "bench", help="class-incremental benchmark of the learners (README: Benchmark)"
+    bench.add_arguments(
+        commands.add_parser("bench", help="benchmark of the learners (README: Benchmark)")
     )
-    benchmark_arguments(bench)
     return parser
 
 
@@ -97,53 +101,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         settings = Settings.from_env()
+        if getattr(args, "learner", None):
+            settings = settings.with_learner(args.learner)
         return _dispatch(args, settings)
-    except (SettingsError, CommandError) as error:
-        print(f"labelbot {args.command}: {error}", file=sys.stderr)
-        return 2
+    except ONE_LINE_ERRORS as error:
+        return _fail(args.command, str(error), 2)
+    except sqlite3.OperationalError as error:  # e.g. "database is locked" by another program
+        return _fail(args.command, f"the database cannot be used: {error}", 2)
     except KeyboardInterrupt:
-        print(f"labelbot {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args.command, "interrupted", 130)
+    except Exception as error:  # a bug: one line for the user, the traceback for -v
+        log.debug("unexpected error", exc_info=True)
+        hint = "" if args.verbose else " (run with -v for details)"
+        return _fail(args.command, f"unexpected error: {error}{hint}", 1)
+
+
+def _fail(command: str, message: str, code: int) -> int:
+    log.debug("%s failed", command, exc_info=True)
+    print(f"labelbot {command}: {message}", file=sys.stderr)
+    return code
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "run":
-        from bot.runner import run
+    from labelbot.cli import bot_commands, model_commands
 
-        return run(settings, args.api_base_url, args.api_file_url)
-    if args.command == "demo":
-        return _demo(args, settings)
-    from bot import model_commands as do
-
-    learner = getattr(args, "learner", None) or settings.learner
     match args.command:
+        case "run":
+            return bot_commands.run(settings, args.api_base_url, args.api_file_url)
+        case "demo":
+            return bot_commands.demo(settings, args.data, args.labels, args.rounds, args.per_round)
         case "embed":
-            return do.embed(settings, args.images, args.out)
+            return model_commands.embed(settings, args.images, args.out)
         case "import":
-            return do.import_tree(settings, learner, args.directory, args.seed)
+            return model_commands.import_tree(settings, args.directory, args.seed)
         case "predict":
-            return do.predict(settings, learner, args.images, args.top_k, args.json)
+            return model_commands.predict(settings, args.images, args.top_k, args.json)
         case "labels":
-            return do.labels(settings, learner, args.json)
+            return model_commands.labels(settings, args.json)
         case "addlabel":
-            return do.add_label(settings, learner, args.name)
+            return model_commands.add_label(settings, args.name)
         case "rollback":
-            return do.rollback(settings, learner, args.version)
+            return model_commands.rollback(settings, args.version)
         case "bench":
-            return run_benchmark(args, settings)
+            return bench.run(args, settings)
     raise AssertionError(f"unhandled command {args.command}")
 
 
-def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.demo import run_demo
-    from model_core.datasets import DatasetError
-
-    if min(args.labels, args.rounds, args.per_round) < 1 or args.labels < 2:
-        raise CommandError("--labels must be at least 2, --rounds and --per-round at least 1")
-    try:
-        return run_demo(settings, args.data, args.labels, args.rounds, args.per_round)
-    except DatasetError as error:
-        raise CommandError(str(error)) from error
+def _library_tracebacks_for_verbose_only(record: logging.LogRecord) -> bool:
+    """python-telegram-bot logs a network failure with its whole traceback; the message says
+    enough (and the command prints one line after it), so the traceback waits for -v."""
+    if record.name.startswith("telegram") and record.exc_info:
+        record.exc_info, record.exc_text = None, None
+    return True
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -152,10 +161,9 @@ def _configure_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_library_tracebacks_for_verbose_only)
     # httpx logs every request URL, and Bot API URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

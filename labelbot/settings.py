@@ -2,6 +2,13 @@
 
 Every value is checked here, at start-up, so that a typo fails fast with a message naming the
 variable, instead of surfacing later as a confusing error deep inside a handler.
+
+Where `.env` is: `$LABELBOT_ENV_FILE` if set, else the project root (the folder holding
+`pyproject.toml`) when labelbot runs from a checkout; never the current directory, so the same
+command means the same bot wherever it is started. A relative `LABELBOT_DATA_DIR` written in
+`.env` is relative to the `.env` file's folder; one from the real environment is relative to
+the current directory, as every shell path is. Unset, the data dir is `data/` in the project
+root (from a checkout) or in the current directory (an installed package).
 """
 
 from __future__ import annotations
@@ -9,13 +16,25 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from model_core.backbone.registry import BACKBONE_HELP, is_known_backbone
+from model_core.backbone.registry import BACKBONE_HELP, DEFAULT_BACKBONE, is_known_backbone
+from model_core.learners import DEFAULT_LEARNER, LEARNER_NAMES
 
-LEARNERS = ("analytic", "cgan")
-DEFAULT_LEARNER = "analytic"
+VARIABLES = (  # every setting labelbot reads; .env.example and the README document each
+    "TELEGRAM_BOT_TOKEN",
+    "LABELBOT_ADMINS",
+    "LABELBOT_DATA_DIR",
+    "LABELBOT_BACKBONE",
+    "LABELBOT_LEARNER",
+    "LABELBOT_GROUP_PHOTOS",
+    "LABELBOT_API_BASE_URL",
+    "LABELBOT_API_FILE_URL",
+    "LABELBOT_ENV_FILE",
+)
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
 GROUP_PHOTO_MODES = ("mentions", "all")  # in groups: photos that address the bot, or every one
 _TOKEN_PATTERN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
 
@@ -54,7 +73,7 @@ class Settings:
     token: Secret | None = None
     admins: frozenset[int] = field(default_factory=frozenset)
     data_dir: Path = Path("data")
-    backbone: str = "efficientnet_lite0"
+    backbone: str = DEFAULT_BACKBONE
     learner: str = DEFAULT_LEARNER
     group_photos: str = "mentions"
     api_base_url: str | None = None
@@ -62,26 +81,50 @@ class Settings:
 
     @classmethod
     def from_env(
-        cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+        cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = None
     ) -> Settings:
-        """Reads the settings; `.env` fills in only what the real environment leaves unset."""
-        values = dict(read_dotenv(dotenv)) if dotenv is not None else {}
-        values.update(os.environ if environ is None else environ)
+        """Reads the settings; `.env` (`dotenv`, else `env_file_for`) fills in only what the
+        real environment leaves unset."""
+        environ = os.environ if environ is None else environ
+        dotenv = dotenv if dotenv is not None else env_file_for(environ)
+        from_file = read_dotenv(dotenv) if dotenv is not None else {}
+        values = {**from_file, **environ}
+
+        def get(key: str, default: str = "") -> str:
+            return values.get(key, "").strip() or default
+
         return cls(
-            token=_parse_token(values.get("TELEGRAM_BOT_TOKEN", "")),
-            admins=_parse_admins(values.get("LABELBOT_ADMINS", "")),
-            data_dir=_parse_data_dir(values.get("LABELBOT_DATA_DIR", "") or "data"),
-            backbone=_parse_backbone(values.get("LABELBOT_BACKBONE", "") or "efficientnet_lite0"),
-            learner=_parse_learner(values.get("LABELBOT_LEARNER", "") or DEFAULT_LEARNER),
-            group_photos=_parse_group_photos(values.get("LABELBOT_GROUP_PHOTOS", "") or "mentions"),
+            token=_parse_token(get("TELEGRAM_BOT_TOKEN")),
+            admins=_parse_admins(get("LABELBOT_ADMINS")),
+            data_dir=_parse_data_dir(
+                get("LABELBOT_DATA_DIR"),
+                base=dotenv.parent if "LABELBOT_DATA_DIR" not in environ and dotenv else None,
+            ),
+            backbone=_parse_backbone(get("LABELBOT_BACKBONE", DEFAULT_BACKBONE)),
+            learner=_parse_learner(get("LABELBOT_LEARNER", DEFAULT_LEARNER)),
+            group_photos=_parse_group_photos(get("LABELBOT_GROUP_PHOTOS", "mentions")),
             api_base_url=_parse_url("LABELBOT_API_BASE_URL", values.get("LABELBOT_API_BASE_URL")),
             api_file_url=_parse_url("LABELBOT_API_FILE_URL", values.get("LABELBOT_API_FILE_URL")),
         )
 
+    def with_learner(self, learner: str) -> Settings:
+        return replace(self, learner=_parse_learner(learner))
+
+
+def env_file_for(environ: Mapping[str, str]) -> Path | None:
+    """`$LABELBOT_ENV_FILE` (which must exist), else the checkout's `.env`, else none."""
+    chosen = environ.get("LABELBOT_ENV_FILE", "").strip()
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.exists():
+            raise SettingsError(f"LABELBOT_ENV_FILE: {chosen!r} does not exist")
+        return path
+    return PROJECT_ROOT / ".env" if IN_CHECKOUT else None
+
 
 def read_dotenv(path: Path) -> dict[str, str]:
     """Parses `KEY=value` lines; blank lines, `#` comments and `export ` prefixes are allowed."""
-    if not path.is_file():
+    if not path.exists():
         return {}
     values = {}
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -123,8 +166,15 @@ def _parse_admins(raw: str) -> frozenset[int]:
     return frozenset(admins)
 
 
-def _parse_data_dir(raw: str) -> Path:
-    path = Path(raw).expanduser()
+def _parse_data_dir(raw: str, base: Path | None) -> Path:
+    """`raw` relative to `base` (the .env file's folder) when given; the default is `data/`
+    in the project root from a checkout, else in the current directory."""
+    if not raw:
+        path = PROJECT_ROOT / "data" if IN_CHECKOUT else Path("data")
+    else:
+        path = Path(raw).expanduser()
+        if base is not None and not path.is_absolute():
+            path = base / path
     if path.exists() and not path.is_dir():
         raise SettingsError(f"LABELBOT_DATA_DIR must be a directory; {raw!r} is a file")
     return path
@@ -139,8 +189,10 @@ def _parse_backbone(raw: str) -> str:
 
 def _parse_learner(raw: str) -> str:
     name = raw.strip().lower()
-    if name not in LEARNERS:
-        raise SettingsError(f"LABELBOT_LEARNER must be one of {', '.join(LEARNERS)}; got {raw!r}")
+    if name not in LEARNER_NAMES:
+        raise SettingsError(
+            f"LABELBOT_LEARNER must be one of {', '.join(LEARNER_NAMES)}; got {raw!r}"
+        )
     return name
 
 

@@ -18,10 +18,9 @@ import cv2
 import numpy as np
 
 from bot.app import build_application
-from bot.background import BackgroundBot
-from bot.fake_telegram import FakeTelegram, user
-from bot.scripted import say, send_photo, tap_label
-from bot.settings import Settings
+from bot.fake_telegram import BackgroundBot, FakeTelegram, say, send_photo, tap_label, user
+from labelbot.house import House
+from labelbot.settings import Settings
 
 ADMIN = user(1, "Ada (admin)")
 CONTRIBUTORS = [user(10 + i, name) for i, name in enumerate(["Ben", "Chloé", "Dev", "Eun-ji"])]
@@ -29,19 +28,17 @@ CONTRIBUTORS = [user(10 + i, name) for i, name in enumerate(["Ben", "Chloé", "D
 
 def run_demo(settings: Settings, data: Path | None, labels: int, rounds: int, per_round: int):
     """Runs the scripted session and prints first-guess accuracy per round; returns 0."""
-    from bot.model_commands import load_backbone_for
-
     photos = load_demo_photos(data, labels, rounds * per_round)
-    backbone = load_backbone_for(settings)  # cached under the real data dir: built once
+    backbone = House(settings).backbone()  # cached under the real data dir: built once
     fake = FakeTelegram().start()
     with tempfile.TemporaryDirectory(prefix="labelbot-demo-") as scratch:
         demo = dataclasses.replace(
             settings, admins=frozenset({ADMIN["id"]}), data_dir=Path(scratch)
         )
+        house = House(demo, command="labelbot demo", backbone=backbone)
         app = build_application(
-            demo, fake.token, base_url=fake.base_url, base_file_url=fake.base_file_url,
-            backbone=backbone,
-        )  # fmt: skip
+            fake.token, house, base_url=fake.base_url, base_file_url=fake.base_file_url
+        )
         with BackgroundBot(app) as bot:
             _play(fake, bot, photos, rounds, per_round)
     fake.stop()
@@ -67,7 +64,7 @@ def _play(fake: FakeTelegram, bot: BackgroundBot, photos, rounds: int, per_round
             reply = send_photo(fake, person, image)
             right += reply.buttons()[0]["text"].startswith(f"✅ {name} ")
             tap_label(fake, person, reply, name)
-        version = bot.application.bot_data["desk"].snapshot.version
+        version = bot.application.bot_data.desk.snapshot.version
         _say(
             f"round {round_number + 1}: first guess right {right}/{len(batch)} "
             f"({right / len(batch):.0%}), model version {version}, "

@@ -1,0 +1,141 @@
+"""The benchmark's two runs, as functions: learners' accuracy over label phases, and the read
+path's latency. `labelbot bench` (in `labelbot.cli.bench`) parses arguments, calls these and
+prints; they take a built backbone and a cache folder, and report progress through callbacks.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.compare import LEARNERS, run_all, summarize
+from benchmarks.data import EmbeddingCache, fashion_mnist_split, folder_split
+from benchmarks.protocol import Split
+from model_core.embedder import ImageEmbedder
+from model_core.learners.analytic import limit_blas_threads
+from model_core.progress import ProgressFactory, no_progress
+
+BENCH_LEARNERS = tuple(LEARNERS)
+LATENCY_PHOTO_SIZE = 320  # Telegram's smallest photo size that covers a 224 input
+
+
+class BenchError(ValueError):
+    """Options that cannot make a benchmark; the message says which."""
+
+
+@dataclass(frozen=True)
+class AccuracyRun:
+    """What to measure: the data, how much of it, how many label orders, which learners."""
+
+    data: Path | None = None  # None: Fashion-MNIST from Debian
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+    seeds: int = 3
+    base: int = 2
+    learners: tuple[str, ...] = BENCH_LEARNERS
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.learners) - set(BENCH_LEARNERS))
+        if unknown or not self.learners:
+            raise BenchError(f"unknown learner(s) {unknown}; choose from {BENCH_LEARNERS}")
+        if self.seeds < 1 or self.base < 1:
+            raise BenchError("--seeds and --base must be at least 1")
+
+
+def load_split(
+    run: AccuracyRun, embedder: ImageEmbedder, cache: EmbeddingCache, progress: ProgressFactory
+) -> tuple[Split, str]:
+    """The data set's embeddings (cached) and a short name for titles."""
+
+    def embed(arrays):
+        return embedder.embed_prepared(
+            arrays, progress("embedding (cached for next runs)", len(arrays))
+        )
+
+    size = embedder.input_size
+    if run.data is None:
+        train, test = run.train_per_class or 300, run.test_per_class or 100
+        return fashion_mnist_split(embed, cache, size, train, test), "fashion-mnist"
+    split = folder_split(
+        embed, cache, size, run.data,
+        train_per_class=run.train_per_class, test_per_class=run.test_per_class,
+    )  # fmt: skip
+    return split, run.data.resolve().name
+
+
+def accuracy(
+    run: AccuracyRun, split: Split, name: str, progress: ProgressFactory = no_progress
+) -> tuple[dict, dict]:
+    """Every learner on `run.seeds` label orders: (summary per learner, meta)."""
+    if run.base >= len(split.names):
+        raise BenchError(f"--base {run.base} leaves no label to add ({len(split.names)})")
+    limit_blas_threads()
+    started = time.perf_counter()
+    summary = summarize(run_all(split, run.learners, range(run.seeds), run.base, progress))
+    meta = {
+        "data": name,
+        "labels": len(split.names),
+        "train_samples": len(split.X),
+        "test_samples": len(split.T),
+        "seeds": run.seeds,
+        "base_labels": run.base,
+        "machine": f"{platform.machine()}, {_cpu_count()} cores",
+        "python": platform.python_version(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return summary, meta
+
+
+def headline(meta: dict) -> str:
+    return (
+        f"{meta['data']}: {meta['labels']} labels, {meta['train_samples']} training and "
+        f"{meta['test_samples']} test photos, {meta['seeds']} label orders, "
+        f"{meta['base_labels']} base labels then one per phase ({meta['machine']}; "
+        f"{meta['seconds']:.0f} s)"
+    )
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def latency_photos(data: Path | None, count: int = 64) -> tuple[list[bytes], list[str]]:
+    """Real JPEGs: test photos of `data`, or Fashion-MNIST saved as Telegram would send it."""
+    import cv2
+
+    from model_core.datasets import FASHION_MNIST_LABELS, list_labeled_images, load_fashion_mnist
+
+    if data is not None:
+        root = data / "test" if (data / "test").is_dir() else data
+        files = list_labeled_images(root)
+        picks = np.random.default_rng(0).choice(len(files), min(count, len(files)), False)
+        return [files[i][0].read_bytes() for i in picks], [files[i][1] for i in picks]
+    images, labels = load_fashion_mnist("test", per_class=max(1, count // 10), seed=0)
+    size = (LATENCY_PHOTO_SIZE, LATENCY_PHOTO_SIZE)
+    jpegs = [
+        cv2.imencode(".jpg", cv2.resize(i, size, cv2.INTER_CUBIC))[1].tobytes() for i in images
+    ]
+    return jpegs, [FASHION_MNIST_LABELS[int(y)] for y in labels]
+
+
+def latency_table(f: dict) -> str:
+    return "\n".join(
+        [
+            "| path | p50 ms | p99 ms | per second |",
+            "|---|---|---|---|",
+            f"| bare backbone, batch 1 | {f['bare_backbone_p50_ms']:.1f} | "
+            f"{f['bare_backbone_p99_ms']:.1f} | {f['bare_backbone_per_second']:.1f} |",
+            f"| end to end from JPEG, batch 1 | {f['end_to_end_p50_ms']:.1f} | "
+            f"{f['end_to_end_p99_ms']:.1f} | - |",
+            f"| end to end, {f['concurrent_requests']} in flight | - | - | "
+            f"{f['concurrent_per_second']:.1f} |",
+            "",
+            f"end-to-end p50 / bare p50 = {f['ratio_p50']:.2f}; concurrent throughput / bare "
+            f"throughput = {f['concurrent_ratio']:.2f}",
+        ]
+    )

@@ -1,0 +1,20 @@
+"""A fake Telegram for the offline demo and the tests: a Bot API server on 127.0.0.1
+(`server`), scripted users acting on it (`scripted`), and the real bot run in a thread of its
+own to talk to it (`background`)."""
+
+from bot.fake_telegram.background import BackgroundBot
+from bot.fake_telegram.scripted import say, send_photo, tap, tap_label
+from bot.fake_telegram.server import BOT_USERNAME, FakeTelegram, Sent, group, user
+
+__all__ = [
+    "BOT_USERNAME",
+    "BackgroundBot",
+    "FakeTelegram",
+    "Sent",
+    "group",
+    "say",
+    "send_photo",
+    "tap",
+    "tap_label",
+    "user",
+]

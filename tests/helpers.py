@@ -1,0 +1,96 @@
+"""What several test modules share: photo encoding, the `labelbot` command as a subprocess,
+photo trees on disk, and the real bot started against the fake Bot API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bot.app import build_application
+from bot.fake_telegram import (  # noqa: F401  (scripted users, re-exported for the tests)
+    BackgroundBot,
+    FakeTelegram,
+    say,
+    send_photo,
+    tap,
+    tap_label,
+    user,
+)
+from labelbot.house import House
+from labelbot.settings import Settings
+from model_core.datasets import FASHION_MNIST_LABELS, load_fashion_mnist
+
+ROOT = Path(__file__).parents[1]
+ADMIN = user(1, "Ada")
+ALICE = user(2, "Alice")
+BOB = user(3, "Bob")
+TREE_LABELS = {0: "T-shirt", 1: "Trouser", 8: "Bag"}
+
+
+def encode(image_rgb: np.ndarray, ext: str = ".jpg", params: list[int] | None = None) -> bytes:
+    """Encodes an RGB (or grey, or RGBA) array the way a camera or an editor would save it."""
+    if image_rgb.ndim == 3 and image_rgb.shape[2] == 3:
+        image = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    elif image_rgb.ndim == 3 and image_rgb.shape[2] == 4:
+        image = cv2.cvtColor(image_rgb, cv2.COLOR_RGBA2BGRA)
+    else:
+        image = image_rgb
+    ok, buffer = cv2.imencode(ext, image, params or [])
+    assert ok
+    return buffer.tobytes()
+
+
+def clean_environment(**env: str) -> dict[str, str]:
+    """This process's environment without labelbot's settings (and no .env), plus `env`."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("LABELBOT_", "TELE"))}
+    return {**environment, "LABELBOT_ENV_FILE": os.devnull, "PYTHONPATH": str(ROOT), **env}
+
+
+def labelbot_process(*args: str, cwd: Path, **env: str) -> subprocess.Popen:
+    """`labelbot ARGS` started in the background, stderr piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "labelbot", *args],
+        cwd=cwd, env=clean_environment(**env), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def labelbot(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """`labelbot ARGS` as a user runs it, to the end."""
+    return subprocess.run(
+        [sys.executable, "-m", "labelbot", *args],
+        cwd=cwd, env=clean_environment(**env), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def write_tree(root: Path, split: str, per_class: int) -> list[tuple[str, str]]:
+    """Writes real Fashion-MNIST photos as PNGs in a folder-per-class tree."""
+    images, labels = load_fashion_mnist(split, per_class=per_class, seed=1)
+    written = []
+    for n, (image, label) in enumerate(zip(images, labels, strict=True)):
+        if label not in TREE_LABELS:
+            continue
+        folder = root / FASHION_MNIST_LABELS[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{n}.png"
+        cv2.imwrite(str(path), image)
+        written.append((str(path), FASHION_MNIST_LABELS[label]))
+    return written
+
+
+def start_bot(fake: FakeTelegram, data_dir: Path, backbone, **settings) -> BackgroundBot:
+    """The real bot polling the fake API, built by the composition root."""
+    config = Settings(admins=frozenset({ADMIN["id"]}), data_dir=data_dir, **settings)
+    house = House(config, command="labelbot test", backbone=backbone)
+    app = build_application(
+        fake.token, house, base_url=fake.base_url, base_file_url=fake.base_file_url
+    )
+    return BackgroundBot(app).__enter__()
+
+
+def desk_of(running: BackgroundBot):
+    return running.application.bot_data.desk

@@ -1,0 +1,188 @@
+"""The desk's use cases on a real SQLite file and the real analytic model, built by the
+composition root without a backbone: the fast unit layer (no TensorFlow, no Fashion-MNIST)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from bot.desk import Desk, DeskError, Imported, TapIn
+from bot.store import NewSample, Prediction, ProposalState
+from labelbot.house import House
+from labelbot.settings import Settings
+from labelbot.writer_lock import DataDirBusy
+from model_core.service import Reading
+
+ADMIN, ALICE, BOB = 1, 2, 3
+CHAT = 100  # Alice's private chat
+
+
+def embedding(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(1280).astype(np.float32)
+
+
+@pytest.fixture
+async def house(tmp_path):
+    settings = Settings(admins=frozenset({ADMIN}), data_dir=tmp_path / "data")
+    built = House(settings, command="labelbot run")
+    yield built
+    await built.close()
+
+
+async def open_desk(house: House) -> Desk:
+    return await house.open_desk(reads_photos=False)
+
+
+async def photo(desk: Desk, n: int, *, chat: int = CHAT) -> tuple[TapIn, int]:
+    """A stored photo (as `take_photo` leaves it) and a tap on its reply's buttons."""
+    guesses = (await desk.service.predict(embedding(n)[None]))[0]
+    sample = await desk.store.add_sample(
+        NewSample(
+            chat_id=chat, photo_message_id=10 * n, user_id=ALICE, file_id=f"F{n}",
+            file_unique_id=f"U{n}", embedding=embedding(n),
+            prediction=tuple(Prediction(g.label_id, g.probability) for g in guesses),
+            model_version=desk.snapshot.version,
+        )
+    )  # fmt: skip
+    await desk.store.set_reply_message(sample.id, 10 * n + 1)
+    return TapIn(ALICE, chat, 10 * n + 1, 10 * n, private=chat > 0), sample.id
+
+
+async def accept(text: str) -> None:
+    pass
+
+
+async def test_rollback_then_add_never_reuses_an_id(house):
+    desk = await open_desk(house)
+    for name in ("A", "B"):
+        await desk.add_label(ADMIN, name)
+    before_c = desk.snapshot.version
+    await desk.add_label(ADMIN, "C")
+    tap, sample_id = await photo(desk, 1)
+    await desk.vote(tap, sample_id, 2, accept)  # a vote for C
+    await desk.service.checkpoint()
+    assert before_c in desk.service.versions()
+    assert (await desk.rollback(ADMIN, before_c)).restored == before_c
+    d = await desk.add_label(ADMIN, "D")
+    assert d.id == 3
+    assert await desk.store.vote_labels() == ["C"]  # C's vote still names C
+    assert [(x.name, x.retired) for x in desk.snapshot.labels] == [
+        ("A", False), ("B", False), ("C", True), ("D", False)
+    ]  # fmt: skip
+
+    await house.close()  # a restart keeps the high-water mark
+    desk = await open_desk(house)
+    assert (await desk.add_label(ADMIN, "E")).id == 4
+
+
+async def test_a_vote_teaches_undo_takes_it_back_and_a_second_vote_is_refused(house):
+    desk = await open_desk(house)
+    cat = await desk.add_label(ADMIN, "cat")
+    tap, sample_id = await photo(desk, 1)
+    acknowledged = []
+
+    async def acknowledge(text: str) -> None:
+        acknowledged.append(text)
+
+    after = await desk.vote(tap, sample_id, cat.id, acknowledge)
+    assert acknowledged == ["Saved: cat"] and after.undoable and after.tally is None
+    assert desk.snapshot.examples_of(cat.id) == 1
+    with pytest.raises(DeskError, match="already voted"):
+        await desk.vote(tap, sample_id, cat.id, accept)
+    after = await desk.undo(tap, sample_id)
+    assert not after.undoable and desk.snapshot.examples_of(cat.id) == 0
+    with pytest.raises(DeskError, match="no vote of yours"):
+        await desk.undo(tap, sample_id)
+
+
+async def test_forged_taps_and_non_admins_change_nothing(house):
+    desk = await open_desk(house)
+    cat = await desk.add_label(ADMIN, "cat")
+    tap, sample_id = await photo(desk, 1)
+    version = desk.snapshot.version
+    elsewhere = TapIn(BOB, 999, tap.message_id, tap.quoted_message_id, private=True)
+    with pytest.raises(DeskError, match="does not belong"):
+        await desk.vote(elsewhere, sample_id, cat.id, accept)
+    with pytest.raises(DeskError, match="no longer know"):
+        await desk.vote(tap, 12345, cat.id, accept)
+    with pytest.raises(DeskError, match="does not exist"):
+        await desk.vote(tap, sample_id, 77, accept)
+    for refused in (desk.add_label(BOB, "dog"), desk.rollback(BOB, None), desk.stats(BOB)):
+        with pytest.raises(DeskError, match="only the bot's admins"):
+            await refused
+    assert desk.snapshot.version == version and await desk.store.vote_count() == 0
+
+
+async def test_a_group_vote_shows_the_tally_to_the_others(house):
+    desk = await open_desk(house)
+    cat = await desk.add_label(ADMIN, "cat")
+    tap, sample_id = await photo(desk, 1, chat=-500)
+    after = await desk.vote(tap, sample_id, cat.id, accept)
+    assert after.tally.counts == [("cat", 1)] and after.tally.skips == 0
+    bob = TapIn(BOB, -500, tap.message_id, tap.quoted_message_id, private=False)
+    assert (await desk.skip(bob, sample_id)).tally.skips == 1
+
+
+async def test_a_proposal_waits_for_an_admin_and_its_photo_becomes_the_first_example(house):
+    desk = await open_desk(house)
+    tap, sample_id = await photo(desk, 1)
+    prompts = []
+
+    async def ask(sample) -> int:
+        prompts.append(sample.id)
+        return 555
+
+    await desk.propose(tap, sample_id, ask)
+    assert prompts == [sample_id]
+    refused = await desk.name_proposal(CHAT, 555, ALICE, "a<b")
+    assert "cannot contain" in refused.reply and refused.proposal is None
+    waiting = await desk.name_proposal(CHAT, 555, ALICE, "Espresso")
+    assert waiting.proposal.state == ProposalState.PENDING
+    decision = await desk.decide(ADMIN, waiting.proposal.id, approve=True)
+    assert "New label Espresso added" in decision.announcement
+    assert [(x.name, x.examples) for x in desk.label_counts()] == [("Espresso", 1)]
+    with pytest.raises(DeskError, match="already been decided"):
+        await desk.decide(ADMIN, waiting.proposal.id, approve=False)
+
+
+async def test_imported_photos_go_through_the_journal_and_are_known_again(house):
+    desk = await open_desk(house)
+    label = await desk.import_label("Bag")
+    photos = [
+        Imported(f"{n:064x}", f"Bag/{n}.png", Reading(embedding(n), [], 0), label.id)
+        for n in range(3)
+    ]
+    await desk.import_photos(photos)
+    assert desk.snapshot.examples_of(label.id) == 3
+    assert desk.service.last_event_id > 0  # journaled, not written around the store
+    hashes = [p.sha256 for p in photos] + [f"{99:064x}"]
+    assert await desk.already_imported(hashes) == set(hashes[:3])
+    assert (await desk.stats(ADMIN)).first_guess_right == []  # imports are no guesses
+
+
+async def test_a_second_writer_is_refused_with_the_holders_name(house, tmp_path):
+    await open_desk(house)
+    other = House(Settings(data_dir=tmp_path / "data"), command="labelbot import")
+    with pytest.raises(DataDirBusy, match=r"labelbot run \(pid \d+\) is using .*data; stop it"):
+        await other.open_desk(reads_photos=False)
+
+
+def test_writer_lock_names_the_holder_and_frees_on_release(tmp_path):
+    from labelbot.writer_lock import WriterLock
+
+    path = tmp_path / "writer.lock"
+    holder = rf"labelbot run \(pid {os.getpid()}\)"
+    with WriterLock(path, "labelbot run"), pytest.raises(DataDirBusy, match=holder):
+        WriterLock(path, "labelbot import").acquire()
+    WriterLock(path, "labelbot import").acquire().release()  # free again
+
+
+def test_an_unwritable_data_dir_is_one_clear_error(tmp_path):
+    from labelbot.house import DataDir, DataDirError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(DataDirError, match=r"cannot write to the data dir .*LABELBOT_DATA_DIR"):
+        DataDir(blocker / "data").create()
