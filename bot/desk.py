@@ -218,19 +218,20 @@ class Desk:
         if photo.file_size is not None and photo.file_size > limit:
             raise DeskError(texts.image_refused("too_large", limit))
         earlier = await self.store.sample_by_file(photo.file_unique_id)
-        if earlier is not None:
-            embedding = earlier.embedding
-            guesses = (await self.service.predict(embedding[None]))[0]
+        if earlier is not None:  # the same photo again: no download, no backbone
+            snapshot = self.snapshot
+            guesses = snapshot.predict(earlier.embedding[None])[0]
+            reading = Reading(earlier.embedding, guesses, snapshot.version)
         else:
             reading = (await self.service.read_images([await photo.download()]))[0]
             if isinstance(reading, ImageError):
                 raise DeskError(texts.image_refused(reading.reason, limit))
-            embedding, guesses = reading.embedding, reading.guesses
         sample = await self.store.add_sample(
             NewSample(
                 chat_id=photo.chat_id, photo_message_id=photo.message_id, user_id=photo.user_id,
-                file_id=photo.file_id, file_unique_id=photo.file_unique_id, embedding=embedding,
-                prediction=_predictions(guesses), model_version=self.snapshot.version,
+                file_id=photo.file_id, file_unique_id=photo.file_unique_id,
+                embedding=reading.embedding, prediction=_predictions(reading.guesses),
+                model_version=reading.version,
             )
         )  # fmt: skip
         note = None if earlier is None else texts.seen_before(await self._consensus(earlier))

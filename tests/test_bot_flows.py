@@ -107,6 +107,8 @@ def test_admin_commands(fake, bot, photos):
     assert stats.photo and stats.photo[:4] == b"\x89PNG" and "1 votes" in stats.text
     model = say(fake, ADMIN, "/model")
     assert "Model version" in model.text
+    # A refusal is the tap's answer, never dropped: here a version that is not stored.
+    assert "no longer stored" in tap(fake, ADMIN, model, "rc:999")["text"]
     rollback = model.buttons()[-1]
     tap(fake, ADMIN, model, rollback["callback_data"])
     fake.wait_for(lambda: "Restore version" in model.text)
