@@ -27,6 +27,7 @@ from labelbot.quiet import import_tensorflow_quietly
 from labelbot.settings import Settings
 from labelbot.writer_lock import WriterLock
 from model_core.embedder import ImageEmbedder
+from model_core.model import ModelSnapshot
 from model_core.service import ModelReader, ModelService
 
 if TYPE_CHECKING:  # the loader imports TensorFlow: only when a backbone is really built
@@ -112,7 +113,7 @@ class House:
             self.data.models, self.settings.learner, embedder=self.embedder()
         )
 
-    def snapshot(self):
+    def snapshot(self) -> ModelSnapshot:
         """The newest checkpoint's labels and head, without building the backbone."""
         return ModelReader.open_latest(self.data.models, self.settings.learner).snapshot
 

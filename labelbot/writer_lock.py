@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import sys
 from pathlib import Path
 
 
@@ -63,9 +62,3 @@ def _describe(raw: bytes) -> str:
         return f"{note['command']} (pid {int(note['pid'])})"
     except (ValueError, KeyError, TypeError):
         return "another labelbot process"
-
-
-def command_line() -> str:
-    """How this process was started, for the lock's note: `labelbot run`, `labelbot import`."""
-    words = [Path(sys.argv[0]).name, *sys.argv[1:2]] if sys.argv else ["labelbot"]
-    return " ".join("labelbot" if w in ("__main__.py", "main.py") else w for w in words)
