@@ -55,7 +55,10 @@ IMAGE_REFUSED = {
     "not_an_image": "That file is not an image I can read. Please send a JPEG, PNG or WebP photo.",
     "corrupt": "That image is damaged and can't be read. Please send it again.",
     "too_large": "That file is too large (the limit is {limit} MB). Please send a smaller photo.",
-    "too_many_pixels": "That image has too many pixels. Please send a smaller one.",
+    "too_many_pixels": "That image has too many pixels. Please send it as a photo, or a smaller "
+    "one.",
+    "too_heavy": "That image is too heavy to read (too many pixels, colour depth or layers). "
+    "Please send it as a photo.",
 }
 
 

@@ -147,3 +147,81 @@ def test_forged_header_sizes_are_caught_before_decoding(photos, ext):
     data = encode(photos["coffee"], ext)
     limits = IntakeLimits(max_pixels=400 * 600 - 1)  # coffee is 600 x 400
     assert "600x400" in assert_rejected(data, "too_many_pixels", limits)
+
+
+# ---- what a decode may cost ----------------------------------------------------------------
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Records every call into OpenCV's decoder, to show what was refused before it."""
+    calls: list[int] = []
+    real = cv2.imdecode
+
+    def counting(buffer, flags):
+        calls.append(flags)
+        return real(buffer, flags)
+
+    monkeypatch.setattr(cv2, "imdecode", counting)
+    return calls
+
+
+def test_hostile_deep_png_is_refused_before_decoding(decodes):
+    # The flood's file: 6000 x 6000 16-bit RGBA, 36 MP in a few hundred kilobytes.
+    hostile = encode(np.zeros((6000, 6000, 4), np.uint16), ".png")
+    assert len(hostile) < 1_000_000
+    message = assert_rejected(hostile, "too_many_pixels")
+    assert "6000x6000" in message and "PNG" in message
+    assert decodes == []
+
+
+def test_deep_samples_and_alpha_count_against_the_decode_memory(decodes):
+    # 3000 x 3000 is few enough pixels, but 16-bit RGBA makes it 72 MB to decode.
+    deep = encode(np.zeros((3000, 3000, 4), np.uint16), ".png")
+    assert "4 x 16-bit" in assert_rejected(deep, "too_heavy")
+    shallow = encode(np.zeros((3000, 3000, 3), np.uint8), ".png")  # 27 MB: fine
+    assert decode_image(shallow).shape == (3000, 3000, 3)
+    assert decodes == [cv2.IMREAD_UNCHANGED]
+
+
+def _phone_photo(photos, width: int, height: int, progressive: bool = False) -> bytes:
+    image = cv2.resize(photos["chelsea"], (width, height), interpolation=cv2.INTER_CUBIC)
+    params = [cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive), cv2.IMWRITE_JPEG_QUALITY, 90]
+    return encode(image, ".jpg", params)
+
+
+def test_large_jpeg_is_decoded_at_reduced_scale(photos, decodes):
+    jpeg = _phone_photo(photos, 4000, 3000)
+    assert decode_image(jpeg, min_side=224).shape == (375, 500, 3)  # 1/8: still covers 224
+    assert decode_image(jpeg, min_side=400).shape == (750, 1000, 3)  # 1/4
+    assert decodes == [cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_COLOR_4]
+    # The backbone's input is the same picture either way.
+    full = cv2.resize(decode_image(jpeg), (299, 224), interpolation=cv2.INTER_AREA)
+    reduced = prepare_image(jpeg, 224)
+    assert np.abs(reduced.astype(int) - full[:, 37:261]).mean() < 3
+
+
+def test_small_jpeg_is_decoded_at_full_scale(photos, decodes):
+    jpeg = encode(photos["chelsea"])  # 451 x 300: halving it would not cover 224
+    assert prepare_image(jpeg, 224).shape == (224, 224, 3)
+    assert decodes == [cv2.IMREAD_COLOR]
+
+
+def test_phone_sized_jpeg_costs_no_more_than_its_reduced_decode():
+    # 8000 x 6000 declares 48 MP: under the canvas limit, and decoded at 1/8 it is 0.75 MP.
+    limits = IntakeLimits()
+    jpeg = encode(np.full((6000, 8000, 3), 128, np.uint8), ".jpg")
+    assert prepare_image(jpeg, 224, limits).shape == (224, 224, 3)
+    with pytest.raises(ImageError):  # at full scale it would be too many pixels to decode
+        decode_image(jpeg, limits)
+
+
+def test_progressive_jpeg_counts_its_coefficient_buffer(photos):
+    # A progressive decoder keeps 2 bytes per coefficient of the whole canvas at any scale:
+    # 24 MP in 4:2:0 is 72 MB of coefficients. The same photo in baseline JPEG streams.
+    progressive = _phone_photo(photos, 6000, 4000, progressive=True)
+    with pytest.raises(ImageError) as caught:
+        prepare_image(progressive, 224)
+    assert caught.value.reason == "too_heavy"
+    baseline = _phone_photo(photos, 6000, 4000)
+    assert prepare_image(baseline, 224).shape == (224, 224, 3)
