@@ -32,6 +32,9 @@ VARIABLES = (  # every setting labelbot reads; .env.example and the README docum
     "LABELBOT_API_BASE_URL",
     "LABELBOT_API_FILE_URL",
     "LABELBOT_ENV_FILE",
+    "LABELBOT_LOG_FILE",
+    "LABELBOT_PHOTOS_PER_USER",
+    "LABELBOT_PHOTOS_AT_ONCE",
 )
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
@@ -78,6 +81,9 @@ class Settings:
     group_photos: str = "mentions"
     api_base_url: str | None = None
     api_file_url: str | None = None
+    log_file: Path | None = None
+    photos_per_user: int = 4
+    photos_at_once: int = 64
 
     @classmethod
     def from_env(
@@ -105,6 +111,13 @@ class Settings:
             group_photos=_parse_group_photos(get("LABELBOT_GROUP_PHOTOS", "mentions")),
             api_base_url=_parse_url("LABELBOT_API_BASE_URL", values.get("LABELBOT_API_BASE_URL")),
             api_file_url=_parse_url("LABELBOT_API_FILE_URL", values.get("LABELBOT_API_FILE_URL")),
+            log_file=_parse_log_file(get("LABELBOT_LOG_FILE")),
+            photos_per_user=_parse_count(
+                "LABELBOT_PHOTOS_PER_USER", get("LABELBOT_PHOTOS_PER_USER"), 4
+            ),
+            photos_at_once=_parse_count(
+                "LABELBOT_PHOTOS_AT_ONCE", get("LABELBOT_PHOTOS_AT_ONCE"), 64
+            ),
         )
 
     def with_learner(self, learner: str) -> Settings:
@@ -212,3 +225,22 @@ def _parse_url(key: str, raw: str | None) -> str | None:
     if not raw.startswith(("http://", "https://")):
         raise SettingsError(f"{key} must start with http:// or https://; got {raw!r}")
     return raw
+
+
+def _parse_log_file(raw: str) -> Path | None:
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        raise SettingsError(f"LABELBOT_LOG_FILE must name a file; {raw!r} is a directory")
+    if not path.parent.is_dir():
+        raise SettingsError(f"LABELBOT_LOG_FILE: the folder of {raw!r} does not exist")
+    return path
+
+
+def _parse_count(key: str, raw: str, default: int) -> int:
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"{key} must be a whole number of at least 1; got {raw!r}")
+    return int(raw)

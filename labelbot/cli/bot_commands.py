@@ -46,7 +46,6 @@ def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) 
         base_url=server,
         base_file_url=api_file_url or settings.api_file_url,
     )
-    token = settings.token.reveal()
     try:
         # run_polling stops on SIGINT/SIGTERM; post_shutdown applies pending votes, checkpoints.
         app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=10)
@@ -54,10 +53,9 @@ def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) 
         raise CommandError(
             "the Bot API server refused the token; check TELEGRAM_BOT_TOKEN with @BotFather"
         ) from None
-    except NetworkError as error:
-        reason = str(error).replace(token, "***")
+    except NetworkError as error:  # the message may quote the token: main redacts it
         raise CommandError(
-            f"cannot reach the Bot API server ({server or 'api.telegram.org'}): {reason}"
+            f"cannot reach the Bot API server ({server or 'api.telegram.org'}): {error}"
         ) from None
     finally:
         house.release()

@@ -18,6 +18,7 @@ from bot.store import StoreError
 from labelbot.cli import bench
 from labelbot.cli.errors import CommandError
 from labelbot.house import DataDirError
+from labelbot.logs import Logs
 from labelbot.settings import Settings, SettingsError
 from labelbot.writer_lock import DataDirBusy
 from model_core.learners import DEFAULT_LEARNER, LEARNER_NAMES
@@ -98,27 +99,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging(args.verbose)
+    logs = Logs(args.verbose)
     try:
         settings = Settings.from_env()
+        if settings.token is not None:
+            logs.hide(settings.token.reveal())
+        if settings.log_file is not None:
+            logs.add_file(settings.log_file)
         if getattr(args, "learner", None):
             settings = settings.with_learner(args.learner)
         return _dispatch(args, settings)
     except ONE_LINE_ERRORS as error:
-        return _fail(args.command, str(error), 2)
+        return _fail(logs, args.command, str(error), 2)
     except sqlite3.OperationalError as error:  # e.g. "database is locked" by another program
-        return _fail(args.command, f"the database cannot be used: {error}", 2)
+        return _fail(logs, args.command, f"the database cannot be used: {error}", 2)
     except KeyboardInterrupt:
-        return _fail(args.command, "interrupted", 130)
+        return _fail(logs, args.command, "interrupted", 130)
     except Exception as error:  # a bug: one line for the user, the traceback for -v
         log.debug("unexpected error", exc_info=True)
         hint = "" if args.verbose else " (run with -v for details)"
-        return _fail(args.command, f"unexpected error: {error}{hint}", 1)
+        return _fail(logs, args.command, f"unexpected error: {error}{hint}", 1)
 
 
-def _fail(command: str, message: str, code: int) -> int:
+def _fail(logs: Logs, command: str, message: str, code: int) -> int:
     log.debug("%s failed", command, exc_info=True)
-    print(f"labelbot {command}: {message}", file=sys.stderr)
+    print(logs.redact(f"labelbot {command}: {message}"), file=sys.stderr)
     return code
 
 
@@ -145,25 +150,3 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "bench":
             return bench.run(args, settings)
     raise AssertionError(f"unhandled command {args.command}")
-
-
-def _library_tracebacks_for_verbose_only(record: logging.LogRecord) -> bool:
-    """python-telegram-bot logs a network failure with its whole traceback; the message says
-    enough (and the command prints one line after it), so the traceback waits for -v."""
-    if record.name.startswith("telegram") and record.exc_info:
-        record.exc_info, record.exc_text = None, None
-    return True
-
-
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if not verbose:
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(_library_tracebacks_for_verbose_only)
-    # httpx logs every request URL, and Bot API URLs contain the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
