@@ -29,15 +29,13 @@ class ImageEmbedder:
         """Decoded, resized and cropped to the backbone's input; raises ImageError."""
         return prepare_image(data, self.backbone.input_size, self.limits)
 
-    def prepare_each(self, images: Sequence[bytes]) -> list[np.ndarray | ImageError]:
-        """Each image prepared on its own, so that one bad upload spoils no other."""
-        prepared: list[np.ndarray | ImageError] = []
-        for data in images:
-            try:
-                prepared.append(self.prepare(data))
-            except ImageError as error:
-                prepared.append(error)
-        return prepared
+    def try_prepare(self, data: bytes) -> np.ndarray | ImageError:
+        """The prepared image, or the ImageError that refused it: one bad upload in a batch
+        spoils no other."""
+        try:
+            return self.prepare(data)
+        except ImageError as error:
+            return error
 
     def embed_prepared(self, arrays: Sequence[np.ndarray], progress: Progress | None = None):
         """Embeddings of prepared images, computed a backbone batch at a time."""

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from model_core.batcher import EmbeddingBatcher
 from model_core.checkpoints import CheckpointError, CheckpointStore
 from model_core.embedder import ImageEmbedder
 from model_core.intake import ImageError, IntakeLimits
@@ -60,6 +61,7 @@ class ModelReader:
     def __init__(self, snapshot: ModelSnapshot, *, embedder: ImageEmbedder | None = None) -> None:
         self._snapshot = snapshot
         self._embedder = embedder
+        self._batcher = EmbeddingBatcher(embedder) if embedder is not None else None
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="model-reader")
 
     @classmethod
@@ -87,15 +89,36 @@ class ModelReader:
             raise RuntimeError("this model was opened without a backbone")
         return self._embedder.input_size
 
+    @property
+    def batcher(self) -> EmbeddingBatcher:
+        if self._batcher is None:
+            raise RuntimeError("this model was opened without a backbone")
+        return self._batcher
+
     async def read_images(
         self, images: Sequence[bytes], top_k: int = 3
     ) -> list[Reading | ImageError]:
-        """Per image, its reading or the ImageError that refused it."""
-        if self._embedder is None:
-            raise RuntimeError("this model was opened without a backbone")
-        return await asyncio.get_running_loop().run_in_executor(
-            self._readers, _read, self._embedder, self._snapshot, list(images), top_k
+        """Per image, its reading or the ImageError that refused it.
+
+        Each image is decoded alone on a reader thread (one bad upload spoils no other, and
+        two decode at once); the good ones join other callers' photos in a backbone batch;
+        all of them are predicted on one snapshot.
+        """
+        batcher, loop = self.batcher, asyncio.get_running_loop()
+        prepared = await asyncio.gather(
+            *(
+                loop.run_in_executor(self._readers, batcher.embedder.try_prepare, data)
+                for data in images
+            )
         )
+        good = [item for item in prepared if not isinstance(item, ImageError)]
+        embeddings = await asyncio.wrap_future(batcher.submit(good))
+        snapshot = self._snapshot
+        guesses = await loop.run_in_executor(self._readers, snapshot.predict, embeddings, top_k)
+        readings = iter(
+            Reading(e, g, snapshot.version) for e, g in zip(embeddings, guesses, strict=True)
+        )
+        return [item if isinstance(item, ImageError) else next(readings) for item in prepared]
 
     async def predict(self, embeddings: np.ndarray, top_k: int = 3) -> list[list[Guess]]:
         snapshot = self._snapshot
@@ -104,22 +127,10 @@ class ModelReader:
         )
 
     async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._batcher is not None:
+            await loop.run_in_executor(None, self._batcher.close)
         self._readers.shutdown(wait=True)
-
-
-def _read(
-    embedder: ImageEmbedder, snapshot: ModelSnapshot, images: list[bytes], top_k: int
-) -> list[Reading | ImageError]:
-    """Prepares each image alone (one bad upload spoils no other), embeds the good ones in
-    backbone batches and predicts them with one snapshot."""
-    prepared = embedder.prepare_each(images)
-    good = [item for item in prepared if not isinstance(item, ImageError)]
-    embeddings = embedder.embed_prepared(good)
-    guesses = snapshot.predict(embeddings, top_k)
-    readings = iter(
-        Reading(e, g, snapshot.version) for e, g in zip(embeddings, guesses, strict=True)
-    )
-    return [item if isinstance(item, ImageError) else next(readings) for item in prepared]
 
 
 class ModelService(ModelReader):

@@ -199,3 +199,22 @@ async def test_image_bytes_are_read_one_by_one_off_the_event_loop(tmp_path, back
     assert isinstance(bad, ImageError) and "not an image" in str(bad)
     assert coffee.guesses[0].name == "coffee" and coffee.version == service.snapshot.version
     await service.close()
+
+
+async def test_photos_read_together_share_a_backbone_batch(tmp_path, backbone, photos):
+    from helpers import encode
+
+    from model_core.embedder import ImageEmbedder
+
+    embedder = ImageEmbedder(backbone)
+    service = ModelService.open(tmp_path / "models", "analytic", embedder=embedder)
+    # Sixteen different photos from sixteen callers at once, as in a busy group.
+    jpegs = [encode(photos[name][n * 7 :]) for n in range(8) for name in ("coffee", "chelsea")]
+    readings = await asyncio.gather(*(service.read_images([jpeg]) for jpeg in jpegs))
+    assert max(service.batcher.recent_batch_sizes) > 1
+    assert sum(service.batcher.recent_batch_sizes) == len(jpegs)
+    # Each caller gets its own photo's embedding back, as if it had been embedded alone.
+    alone = backbone.embed(np.stack([embedder.prepare(jpeg) for jpeg in jpegs]))
+    got = np.stack([reading[0].embedding for reading in readings])
+    assert np.allclose(got, alone, atol=1e-3)
+    await service.close()
