@@ -13,6 +13,7 @@ from typing import Protocol
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.error import TelegramError
 from telegram.ext import (
+    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -76,6 +77,9 @@ def build_application(
         .defaults(Defaults(do_quote=True))
         .context_types(ContextTypes(bot_data=BotData))
         .concurrent_updates(True)
+        # Telegram's own limits on what a bot sends (30 messages a second overall, 20 a minute
+        # per group), and its "retry after" answers waited out instead of failing the reply.
+        .rate_limiter(AIORateLimiter(max_retries=3))
         .post_init(lambda app: _open(app, workplace))
         .post_shutdown(lambda app: _close(app, workplace))
     )

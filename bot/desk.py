@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot import texts
+from bot.admission import Admission, SlowDown
 from bot.journal import Journal, JournalError
 from bot.store import (
     IMPORT_USER,
@@ -48,6 +49,8 @@ class Policy:
     group_photos: str = "mentions"  # in groups: photos that address the bot, or "all"
     undo_window: float = 300.0  # seconds during which a vote can be taken back
     unsure_below: float = 0.5  # a top guess less likely than this is shown as a doubt
+    photos_per_user: int = 4  # waiting or being read, per contributor (see bot.admission)
+    photos_at_once: int = 64  # being read at once, across everyone
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,10 @@ class Desk:
     store: Store
     service: ModelService
     journal: Journal
+    admission: Admission = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.policy.photos_per_user, self.policy.photos_at_once)
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.policy.admins
@@ -217,15 +224,15 @@ class Desk:
         limit = self.service.intake_limits.max_bytes
         if photo.file_size is not None and photo.file_size > limit:
             raise DeskError(texts.image_refused("too_large", limit))
-        earlier = await self.store.sample_by_file(photo.file_unique_id)
-        if earlier is not None:  # the same photo again: no download, no backbone
-            snapshot = self.snapshot
-            guesses = snapshot.predict(earlier.embedding[None])[0]
-            reading = Reading(earlier.embedding, guesses, snapshot.version)
-        else:
-            reading = (await self.service.read_images([await photo.download()]))[0]
-            if isinstance(reading, ImageError):
-                raise DeskError(texts.image_refused(reading.reason, limit))
+        try:
+            async with self.admission.turn(photo.user_id):
+                earlier, reading = await self._read(photo)
+        except SlowDown as over:
+            if over.tell:
+                raise DeskError(texts.SLOW_DOWN) from None
+            return
+        if isinstance(reading, ImageError):
+            raise DeskError(texts.image_refused(reading.reason, limit))
         sample = await self.store.add_sample(
             NewSample(
                 chat_id=photo.chat_id, photo_message_id=photo.message_id, user_id=photo.user_id,
@@ -237,6 +244,15 @@ class Desk:
         note = None if earlier is None else texts.seen_before(await self._consensus(earlier))
         # Binds the reply to its sample: its buttons are valid on that message only.
         await self.store.set_reply_message(sample.id, await show(self._view(sample, note)))
+
+    async def _read(self, photo: PhotoIn) -> tuple[Sample | None, Reading | ImageError]:
+        """The same photo again needs no download and no backbone; a new one gets both."""
+        earlier = await self.store.sample_by_file(photo.file_unique_id)
+        if earlier is None:
+            return None, (await self.service.read_images([await photo.download()]))[0]
+        snapshot = self.snapshot
+        guesses = snapshot.predict(earlier.embedding[None])[0]
+        return earlier, Reading(earlier.embedding, guesses, snapshot.version)
 
     async def guesses_again(self, tap: TapIn, sample_id: int) -> GuessView:
         return self._view(await self._bound_sample(tap, sample_id))

@@ -50,6 +50,10 @@ MEDIA_REFUSED = {
     "audio": "I can only label photos, not audio.",
     "document": "That file is not an image I can read. Please send a photo (JPEG, PNG or WebP).",
 }
+SLOW_DOWN = (
+    "You are sending photos faster than I can read them. Please wait for my answers to the "
+    "ones I have; I will skip the rest for a moment."
+)
 IMAGE_REFUSED = {
     "empty": "That file is empty. Please send a photo.",
     "not_an_image": "That file is not an image I can read. Please send a JPEG, PNG or WebP photo.",

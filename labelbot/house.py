@@ -146,7 +146,12 @@ class House:
             raise
         if replayed:
             log.info("replayed %d journal events the last checkpoint did not hold", replayed)
-        policy = Policy(admins=self.settings.admins, group_photos=self.settings.group_photos)
+        policy = Policy(
+            admins=self.settings.admins,
+            group_photos=self.settings.group_photos,
+            photos_per_user=self.settings.photos_per_user,
+            photos_at_once=self.settings.photos_at_once,
+        )
         self._desk = Desk(policy, store, service, journal)
         return self._desk
 

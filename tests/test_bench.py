@@ -114,14 +114,20 @@ def test_latency_compares_end_to_end_with_the_bare_backbone(backbone, photos):
     from helpers import encode
 
     from benchmarks.latency import measure_latency
+    from benchmarks.run import latency_table
     from model_core.embedder import ImageEmbedder
 
     jpegs = [encode(photo) for photo in photos.values()]
     seen = []
     figures = measure_latency(
-        ImageEmbedder(backbone), jpegs, list(photos), requests=6, concurrency=3,
+        ImageEmbedder(backbone), jpegs, list(photos), requests=6, in_flight=(1, 3),
         progress=lambda what, total: lambda done: seen.append((what, total)),
     )  # fmt: skip
     assert figures["end_to_end_p50_ms"] > 0 and figures["bare_backbone_p50_ms"] > 0
-    assert figures["concurrent_per_second"] > 0 and figures["concurrent_requests"] == 3
+    assert figures["bare_batched_per_second"] > 0
+    assert [load["in_flight"] for load in figures["in_flight"]] == [1, 3]
+    assert all(load["per_second"] > 0 and load["ratio"] > 0 for load in figures["in_flight"])
     assert seen.count(("bare backbone", 6)) == 6 and seen.count(("end to end", 6)) == 6
+    assert seen.count(("3 in flight", 6)) == 6
+    table = latency_table(figures)
+    assert "| end to end, 3 in flight |" in table and "batches of 32" in table

@@ -35,6 +35,14 @@ class TelegramError(Exception):
     """An API call the real Telegram would refuse; becomes {"ok": false} with this text."""
 
 
+class FloodWait(TelegramError):
+    """Telegram's 429: the bot must wait `seconds` before it sends again."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"retry after {seconds}")
+        self.seconds = seconds
+
+
 @dataclass
 class Sent:
     """A message the bot sent (or edited), as a user's client would show it."""
@@ -71,6 +79,7 @@ class FakeTelegram:
     files: dict[str, bytes] = field(default_factory=dict)
     webhook: str = ""
     calls: list[str] = field(default_factory=list)
+    flood_waits: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Condition()
@@ -175,9 +184,18 @@ class FakeTelegram:
 
     # ---- the Bot API methods -------------------------------------------------------------------
 
+    def flood_wait(self, method: str, retry_after: int = 1, times: int = 1) -> None:
+        """The next `times` calls of `method` are refused with 429, as Telegram refuses a bot
+        that sends too fast: "retry after `retry_after` seconds"."""
+        with self._lock:
+            self.flood_waits.setdefault(method, []).extend([retry_after] * times)
+
     def call(self, method: str, params: dict[str, Any]) -> Any:
         with self._lock:
             self.calls.append(method)
+            waits = self.flood_waits.get(method)
+            if waits:
+                raise FloodWait(waits.pop(0))
             handler = getattr(self, f"_api_{method.lower()}", None)
             if handler is None:
                 raise TelegramError(f"Not Found: method {method} is not in this fake")
@@ -366,6 +384,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             result = self.fake.call(self.path[len(prefix) :], self._params())
+        except FloodWait as wait:
+            description = f"Too Many Requests: retry after {wait.seconds}"
+            self._reply(429, {"ok": False, "error_code": 429, "description": description,
+                              "parameters": {"retry_after": wait.seconds}})  # fmt: skip
         except TelegramError as error:
             self._reply(400, {"ok": False, "error_code": 400, "description": str(error)})
         else:

@@ -52,9 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="measure end-to-end predict from JPEG bytes against the bare backbone instead",
     )
-    parser.add_argument("--requests", type=int, default=200, help="--latency: requests (200)")
+    parser.add_argument("--requests", type=int, default=512, help="--latency: requests (512)")
     parser.add_argument(
-        "--concurrency", type=int, default=8, help="--latency: requests in flight (8)"
+        "--in-flight",
+        default="1,8,32,128",
+        metavar="N,N,…",
+        help="--latency: requests kept in flight, one throughput run each (1,8,32,128)",
     )
 
 
@@ -63,15 +66,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from model_core.datasets import DatasetError
 
     learners = tuple(name.strip() for name in args.learners.split(",") if name.strip())
-    if args.requests < 1 or args.concurrency < 1:
-        raise CommandError("--requests and --concurrency must be at least 1")
+    in_flight = _counts(args.in_flight)
+    if args.requests < 1 or not in_flight:
+        raise CommandError("--requests and every --in-flight count must be at least 1")
     try:
         options = AccuracyRun(
             args.data, args.train_per_class, args.test_per_class, args.seeds, args.base, learners
         )
         house = House(settings)
         if args.latency:
-            return _latency(args, house)
+            return _latency(args, in_flight, house)
         return _accuracy(args, options, house)
     except (BenchError, DatasetError) as error:
         raise CommandError(str(error)) from error
@@ -96,14 +100,23 @@ def _accuracy(args: argparse.Namespace, options, house: House) -> int:
     return 0
 
 
-def _latency(args: argparse.Namespace, house: House) -> int:
+def _latency(args: argparse.Namespace, in_flight: tuple[int, ...], house: House) -> int:
     from benchmarks.latency import measure_latency
     from benchmarks.run import latency_photos, latency_table
 
     jpegs, labels = latency_photos(args.data)
-    figures = measure_latency(house.embedder(), jpegs, labels, args.requests, args.concurrency, bar)
+    figures = measure_latency(house.embedder(), jpegs, labels, args.requests, in_flight, bar)
+    figures["command"] = "labelbot " + " ".join(sys.argv[1:])
     print(latency_table(figures))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2) + "\n")
         print(f"\nwrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _counts(raw: str) -> tuple[int, ...]:
+    """ "1,8,32" as (1, 8, 32); empty if any part is not a positive whole number."""
+    parts = [part.strip() for part in raw.split(",")]
+    if not all(part.isdigit() and int(part) > 0 for part in parts):
+        return ()
+    return tuple(int(part) for part in parts)
