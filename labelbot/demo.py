@@ -8,10 +8,12 @@ Everything happens in a temporary data dir; the real model is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -30,19 +32,30 @@ def run_demo(settings: Settings, data: Path | None, labels: int, rounds: int, pe
     """Runs the scripted session and prints first-guess accuracy per round; returns 0."""
     photos = load_demo_photos(data, labels, rounds * per_round)
     backbone = House(settings).backbone()  # cached under the real data dir: built once
-    fake = FakeTelegram().start()
-    with tempfile.TemporaryDirectory(prefix="labelbot-demo-") as scratch:
-        demo = dataclasses.replace(
-            settings, admins=frozenset({ADMIN["id"]}), data_dir=Path(scratch)
-        )
-        house = House(demo, command="labelbot demo", backbone=backbone)
-        app = build_application(
-            fake.token, house, base_url=fake.base_url, base_file_url=fake.base_file_url
-        )
-        with BackgroundBot(app) as bot:
-            _play(fake, bot, photos, rounds, per_round)
-    fake.stop()
+    with scratch_bot(settings, backbone, "labelbot demo") as (fake, bot):
+        _play(fake, bot, photos, rounds, per_round)
     return 0
+
+
+@contextlib.contextmanager
+def scratch_bot(
+    settings: Settings, backbone, command: str
+) -> Iterator[tuple[FakeTelegram, BackgroundBot]]:
+    """The real bot on a temporary data dir, polling a fresh fake Telegram; ADMIN is its admin."""
+    fake = FakeTelegram().start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="labelbot-scratch-") as scratch:
+            config = dataclasses.replace(
+                settings, admins=frozenset({ADMIN["id"]}), data_dir=Path(scratch)
+            )
+            house = House(config, command=command, backbone=backbone)
+            app = build_application(
+                fake.token, house, base_url=fake.base_url, base_file_url=fake.base_file_url
+            )
+            with BackgroundBot(app) as bot:
+                yield fake, bot
+    finally:
+        fake.stop()
 
 
 def _play(fake: FakeTelegram, bot: BackgroundBot, photos, rounds: int, per_round: int) -> None:

@@ -80,6 +80,7 @@ class FakeTelegram:
     webhook: str = ""
     calls: list[str] = field(default_factory=list)
     flood_waits: dict[str, list[int]] = field(default_factory=dict)
+    download_delay: float = 0.0  # seconds each file download takes, as over a slow link
 
     def __post_init__(self) -> None:
         self._lock = threading.Condition()
@@ -369,6 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
         prefix, path = f"/file/bot{self.fake.token}/files/", urllib.parse.unquote(self.path)
         file_id = path[len(prefix) :] if path.startswith(prefix) else None
         data = self.fake.files.get(file_id or "")
+        time.sleep(self.fake.download_delay)
         if data is None:
             self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
             return

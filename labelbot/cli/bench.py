@@ -52,6 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="measure end-to-end predict from JPEG bytes against the bare backbone instead",
     )
+    parser.add_argument(
+        "--flood",
+        action="store_true",
+        help="measure honest contributors' waits with and without one flooding the bot",
+    )
+    parser.add_argument(
+        "--contributors", type=int, default=50, help="--flood: honest contributors (50)"
+    )
     parser.add_argument("--requests", type=int, default=512, help="--latency: requests (512)")
     parser.add_argument(
         "--in-flight",
@@ -67,8 +75,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     learners = tuple(name.strip() for name in args.learners.split(",") if name.strip())
     in_flight = _counts(args.in_flight)
-    if args.requests < 1 or not in_flight:
-        raise CommandError("--requests and every --in-flight count must be at least 1")
+    if args.latency and args.flood:
+        raise CommandError("choose one of --latency and --flood")
+    if args.requests < 1 or args.contributors < 1 or not in_flight:
+        raise CommandError(
+            "--requests, --contributors and every --in-flight count must be at least 1"
+        )
     try:
         options = AccuracyRun(
             args.data, args.train_per_class, args.test_per_class, args.seeds, args.base, learners
@@ -76,6 +88,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         house = House(settings)
         if args.latency:
             return _latency(args, in_flight, house)
+        if args.flood:
+            return _flood(args, house)
         return _accuracy(args, options, house)
     except (BenchError, DatasetError) as error:
         raise CommandError(str(error)) from error
@@ -112,6 +126,37 @@ def _latency(args: argparse.Namespace, in_flight: tuple[int, ...], house: House)
         args.out.write_text(json.dumps(figures, indent=2) + "\n")
         print(f"\nwrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _flood(args: argparse.Namespace, house: House) -> int:
+    from labelbot.flood import measure_flood
+
+    figures = measure_flood(house.settings, house.backbone(), args.data, args.contributors, 4, bar)
+    figures["command"] = "labelbot " + " ".join(sys.argv[1:])
+    print(flood_table(figures))
+    if args.out:
+        args.out.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"\nwrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def flood_table(f: dict) -> str:
+    rows = [
+        f"{f['contributors']} honest contributors, {f['photos_each']} photos each",
+        "",
+        "| run | honest answered | p50 ms | p99 ms | hostile uploads | replies to them | "
+        "peak RSS MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("calm", "flood"):
+        r = f[name]
+        rows.append(
+            f"| {name} | {r['honest_answered']}/{r['honest_sent']} | {r['p50_ms']:.0f} | "
+            f"{r['p99_ms']:.0f} | {r['hostile_sent']} | {r['hostile_replies']} | "
+            f"{r['peak_rss_mb']:.0f} |"
+        )
+    rows += ["", f"honest p99 with the flood / without = **{f['p99_ratio']:.2f}**"]
+    return "\n".join(rows)
 
 
 def _counts(raw: str) -> tuple[int, ...]:
