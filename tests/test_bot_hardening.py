@@ -36,7 +36,7 @@ def test_a_decompression_bomb_is_refused_without_decoding(fake, bot):
     assert desk_of(bot).snapshot.version == before
 
 
-def test_a_contributor_sending_too_fast_is_asked_once_to_slow_down(fake, tmp_path, backbone, photos):
+def test_one_sending_too_fast_is_asked_once_to_slow_down(fake, tmp_path, backbone, photos):
     fake.download_delay = 1.0  # every photo stays in flight for a second
     running = start_bot(fake, tmp_path / "data", backbone, photos_per_user=2)
     try:
