@@ -8,9 +8,10 @@ photos being read, then the one served least recently, then the longest waiting:
 photos already in flight waits behind someone sending their first, and contributors with many
 photos take turns round-robin.
 
-A flood could also be answered with a flood of "slow down" replies, which would eat the bot's
-own sending rate (Telegram allows about 30 messages a second in all), so `SlowDown.tell` is
-true only for the first refusal of a contributor in `quiet_for` seconds.
+A flood could also be answered with a flood of replies, which would eat the bot's own sending
+rate (Telegram allows about 30 messages a second in all) and so slow everyone's answers: the
+"slow down" reply (`SlowDown.tell`) is given once per contributor in `quiet_for` seconds, and
+`may_refuse` allows `refusals` replies to unreadable uploads per contributor in that time.
 """
 
 from __future__ import annotations
@@ -42,12 +43,16 @@ class _Waiter:
 class Admission:
     """See the module docstring; one instance per bot, used from its event loop only."""
 
-    def __init__(self, per_user: int = 4, at_once: int = 64, quiet_for: float = 30.0) -> None:
+    def __init__(
+        self, per_user: int = 4, at_once: int = 64, quiet_for: float = 30.0, refusals: int = 3
+    ) -> None:
         if per_user < 1 or at_once < 1:
             raise ValueError("per_user and at_once must be at least 1")
         self.per_user = per_user
         self.at_once = at_once
         self.quiet_for = quiet_for
+        self.refusals = refusals
+        self._refused: dict[int, deque[float]] = {}  # when each contributor was last refused
         self._reading: Counter[int] = Counter()  # photos being read, by contributor
         self._held: Counter[int] = Counter()  # photos waiting or being read, by contributor
         self._waiting: dict[int, deque[_Waiter]] = {}
@@ -130,6 +135,19 @@ class Admission:
                 counts.pop(user_id, None)
         if user_id not in self._held:
             self._served.pop(user_id, None)
+
+    def may_refuse(self, user_id: int) -> bool:
+        """Whether to answer this contributor's unreadable upload (see the module)."""
+        now = time.monotonic()
+        if len(self._refused) > 4096:  # many contributors: forget the long-quiet ones
+            self._refused = {u: t for u, t in self._refused.items() if now - t[-1] < self.quiet_for}
+        recent = self._refused.setdefault(user_id, deque())
+        while recent and now - recent[0] >= self.quiet_for:
+            recent.popleft()
+        if len(recent) >= self.refusals:
+            return False
+        recent.append(now)
+        return True
 
     def _should_tell(self, user_id: int) -> bool:
         now = time.monotonic()

@@ -220,19 +220,20 @@ class Desk:
 
     async def take_photo(self, photo: PhotoIn, show: Show) -> None:
         """Reads a photo (or recognises one seen before), stores it as a sample and shows the
-        guesses; raises DeskError with the reason for an image that cannot be read."""
+        guesses; raises DeskError with the reason for an image that cannot be read, unless
+        its sender has been told often enough lately (see `bot.admission`)."""
         limit = self.service.intake_limits.max_bytes
         if photo.file_size is not None and photo.file_size > limit:
-            raise DeskError(texts.image_refused("too_large", limit))
+            return self._refuse(photo, texts.image_refused("too_large", limit))
         try:
             async with self.admission.turn(photo.user_id):
                 earlier, reading = await self._read(photo)
         except SlowDown as over:
             if over.tell:
                 raise DeskError(texts.SLOW_DOWN) from None
-            return
+            return None
         if isinstance(reading, ImageError):
-            raise DeskError(texts.image_refused(reading.reason, limit))
+            return self._refuse(photo, texts.image_refused(reading.reason, limit))
         sample = await self.store.add_sample(
             NewSample(
                 chat_id=photo.chat_id, photo_message_id=photo.message_id, user_id=photo.user_id,
@@ -244,6 +245,12 @@ class Desk:
         note = None if earlier is None else texts.seen_before(await self._consensus(earlier))
         # Binds the reply to its sample: its buttons are valid on that message only.
         await self.store.set_reply_message(sample.id, await show(self._view(sample, note)))
+        return None
+
+    def _refuse(self, photo: PhotoIn, reason: str) -> None:
+        """Raises the refusal, or lets a stream of bad files go unanswered for a while."""
+        if self.admission.may_refuse(photo.user_id):
+            raise DeskError(reason)
 
     async def _read(self, photo: PhotoIn) -> tuple[Sample | None, Reading | ImageError]:
         """The same photo again needs no download and no backbone; a new one gets both."""
