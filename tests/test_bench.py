@@ -131,3 +131,19 @@ def test_latency_compares_end_to_end_with_the_bare_backbone(backbone, photos):
     assert seen.count(("3 in flight", 6)) == 6
     table = latency_table(figures)
     assert "| end to end, 3 in flight |" in table and "batches of 32" in table
+
+
+@pytest.mark.slow
+def test_flood_bench_measures_honest_waits_with_and_without_a_flood(backbone):
+    from labelbot.cli.bench import flood_table
+    from labelbot.flood import measure_flood
+    from labelbot.settings import Settings
+
+    figures = measure_flood(Settings(), backbone, None, contributors=3, photos_each=2)
+    for run in ("calm", "flood"):
+        assert figures[run]["honest_answered"] == figures[run]["honest_sent"] == 6
+        assert figures[run]["p99_ms"] >= figures[run]["p50_ms"] > 0
+        assert figures[run]["peak_rss_mb"] > 100
+    assert figures["calm"]["hostile_sent"] == 0 and figures["flood"]["hostile_sent"] > 0
+    assert figures["flood"]["hostile_replies"] > 0  # told or refused, never silence only
+    assert "| flood | 6/6 |" in flood_table(figures)

@@ -34,9 +34,10 @@ def test_media_that_is_not_a_photo(fake, bot, photos):
     assert "not an image" in text.text
     # Three bad files a minute get an answer each; Bob's is his first.
     huge = b"\xff\xd8\xff" + bytes(21 * 2**20)
-    assert "too large" in fake.wait_reply(
-        fake.send_document(BOB, huge, "image/jpeg", "big.jpg"), BOB["id"]
-    ).text
+    assert (
+        "too large"
+        in fake.wait_reply(fake.send_document(BOB, huge, "image/jpeg", "big.jpg"), BOB["id"]).text
+    )
     assert state(bot) == before
 
 
