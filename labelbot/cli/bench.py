@@ -120,23 +120,23 @@ def _latency(args: argparse.Namespace, in_flight: tuple[int, ...], house: House)
 
     jpegs, labels = latency_photos(args.data)
     figures = measure_latency(house.embedder(), jpegs, labels, args.requests, in_flight, bar)
-    figures["command"] = "labelbot " + " ".join(sys.argv[1:])
-    print(latency_table(figures))
-    if args.out:
-        args.out.write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"\nwrote {args.out}", file=sys.stderr)
-    return 0
+    return _report(figures, latency_table(figures), args.out)
 
 
 def _flood(args: argparse.Namespace, house: House) -> int:
     from labelbot.flood import measure_flood
 
     figures = measure_flood(house.settings, house.backbone(), args.data, args.contributors, 4, bar)
-    figures["command"] = "labelbot " + " ".join(sys.argv[1:])
-    print(flood_table(figures))
-    if args.out:
-        args.out.write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"\nwrote {args.out}", file=sys.stderr)
+    return _report(figures, flood_table(figures), args.out)
+
+
+def _report(figures: dict, table: str, out: Path | None) -> int:
+    """Prints the table; writes the figures, with the command that made them, to `out`."""
+    print(table)
+    if out:
+        figures["command"] = "labelbot " + " ".join(sys.argv[1:])
+        out.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"\nwrote {out}", file=sys.stderr)
     return 0
 
 
