@@ -38,6 +38,7 @@ ADMIN_COMMANDS = [
     BotCommand("retirelabel", "retire a label: /retirelabel NAME"),
     BotCommand("stats", "chart of examples and first-guess accuracy"),
     BotCommand("model", "model versions and rollback"),
+    BotCommand("export", "the labels as files (JSONL, CSV)"),
 ]
 NOT_PHOTOS = (
     filters.Sticker.ALL
@@ -100,6 +101,7 @@ def _add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("retirelabel", handlers.retire_label))
     app.add_handler(CommandHandler("stats", handlers.stats))
     app.add_handler(CommandHandler("model", handlers.model))
+    app.add_handler(CommandHandler("export", handlers.export))
     app.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, handlers.on_photo))
     app.add_handler(MessageHandler(NOT_PHOTOS & filters.ChatType.PRIVATE, handlers.on_other_media))
     app.add_handler(

@@ -8,13 +8,17 @@ anyone is told it happened.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 from bot import texts
 from bot.admission import Admission, SlowDown
+from bot.export import read_rows, write_tables
 from bot.journal import Journal, JournalError
 from bot.store import (
     IMPORT_USER,
@@ -149,6 +153,16 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class DataExport:
+    """What `/export` wrote: the folder, its files, and how many photos they hold."""
+
+    folder: Path
+    files: list[Path]
+    photos: int
+    labeled: int
+
+
+@dataclass(frozen=True)
 class ModelReport:
     version: int
     learner: str
@@ -174,6 +188,7 @@ class Desk:
     store: Store
     service: ModelService
     journal: Journal
+    exports: Path | None = None  # where /export writes; None: exports are not offered
     admission: Admission = field(init=False)
 
     def __post_init__(self) -> None:
@@ -205,6 +220,16 @@ class Desk:
         """Examples per label, and whether each vote's first guess was right, in order."""
         self._check_admin(user_id)
         return Stats(self.label_counts(), await self.store.first_guess_history())
+
+    async def export(self, user_id: int) -> DataExport:
+        """The data set's tables (see `bot.export`), written to a new folder under `exports`."""
+        self._check_admin(user_id)
+        if self.exports is None:
+            raise DeskError(texts.NO_EXPORTS)
+        rows = await read_rows(self.store)
+        folder = self.exports / datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S")
+        files = await asyncio.to_thread(write_tables, rows, folder)
+        return DataExport(folder, files, len(rows), sum(row.label is not None for row in rows))
 
     async def model_report(self, user_id: int) -> ModelReport:
         self._check_admin(user_id)

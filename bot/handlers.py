@@ -375,6 +375,25 @@ async def retire_label(update: Update, context: Context) -> None:
     await message.reply_text(f"Retired {label.name}: it is no longer offered or guessed.")
 
 
+SEND_LIMIT = 20 * 1024 * 1024  # bigger files stay on the server (bots may send up to 50 MB)
+SENT_FILES = ("labels.jsonl", "labels.csv")
+
+
+@refusals_as_replies
+async def export(update: Update, context: Context) -> None:
+    """/export (admins): the labels as files in the chat; the large files stay on the server."""
+    message = update.effective_message
+    done = await desk_of(context).export(message.from_user.id)
+    small = [p for p in done.files if p.name in SENT_FILES and p.stat().st_size <= SEND_LIMIT]
+    for path in small:
+        await message.reply_document(path, filename=path.name)
+    kept = [p.name for p in done.files if p not in small]
+    text = texts.exported(
+        str(done.folder), done.photos, done.labeled, [p.name for p in small], kept
+    )
+    await message.reply_text(text)
+
+
 @refusals_as_replies
 async def stats(update: Update, context: Context) -> None:
     """/stats (admins): examples per label and first-guess accuracy, as a chart."""

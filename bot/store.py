@@ -114,6 +114,30 @@ class Sample(NewSample):
 
 
 @dataclass(frozen=True)
+class StoredVote:
+    user_id: int
+    label_id: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    """A sample as an export reads it: where it came from, what the model saw, who voted."""
+
+    id: int
+    chat_id: int
+    message_id: int
+    sender_id: int
+    file_id: str
+    file_unique_id: str
+    embedding: np.ndarray
+    prediction: tuple[Prediction, ...]
+    model_version: int
+    created_at: float
+    votes: tuple[StoredVote, ...]
+
+
+@dataclass(frozen=True)
 class Event:
     id: int
     kind: EventKind
@@ -227,10 +251,7 @@ class Store:
             row = await cursor.fetchone()
         if row is None:
             return None
-        prediction = tuple(
-            Prediction(int(p["label_id"]), float(p["probability"]))
-            for p in json.loads(row["prediction"])
-        )
+        prediction = _prediction(row["prediction"])
         return Sample(
             chat_id=row["chat_id"], photo_message_id=row["photo_message_id"],
             user_id=row["user_id"], file_id=row["file_id"], file_unique_id=row["file_unique_id"],
@@ -339,6 +360,23 @@ class Store:
             "WHERE votes.undone_at IS NULL ORDER BY votes.id"
         ) as cursor:
             return [row[0] async for row in cursor]
+
+    async def photos_for_export(self, since: float = 0.0) -> list[StoredPhoto]:
+        """Every photo stored at or after `since` (epoch seconds), with its live votes (skips
+        left out), in sample order."""
+        votes: dict[int, list[StoredVote]] = {}
+        async with self._db.execute(
+            "SELECT sample_id, user_id, label_id, created_at FROM votes WHERE undone_at IS NULL "
+            "AND label_id IS NOT NULL ORDER BY id"
+        ) as cursor:
+            async for row in cursor:
+                votes.setdefault(row[0], []).append(StoredVote(row[1], row[2], row[3]))
+        async with self._db.execute(
+            "SELECT id, chat_id, photo_message_id, user_id, file_id, file_unique_id, embedding, "
+            "prediction, model_version, created_at FROM samples WHERE created_at >= ? ORDER BY id",
+            (since,),
+        ) as cursor:
+            return [_stored_photo(row, votes.get(row[0], [])) async for row in cursor]
 
     # ---- the model journal ---------------------------------------------------------------------
 
@@ -466,3 +504,18 @@ class Store:
             )
             await self._db.commit()
             return cursor.rowcount == 1
+
+
+def _prediction(stored: str) -> tuple[Prediction, ...]:
+    return tuple(
+        Prediction(int(p["label_id"]), float(p["probability"])) for p in json.loads(stored)
+    )
+
+
+def _stored_photo(row: sqlite3.Row, votes: list[StoredVote]) -> StoredPhoto:
+    return StoredPhoto(
+        id=row[0], chat_id=row[1], message_id=row[2], sender_id=row[3], file_id=row[4],
+        file_unique_id=row[5], embedding=np.frombuffer(row[6], np.float16).astype(np.float32),
+        prediction=_prediction(row[7]), model_version=row[8], created_at=row[9],
+        votes=tuple(votes),
+    )  # fmt: skip

@@ -25,7 +25,8 @@ ADMIN_HELP = (
     "/retirelabel NAME — stop offering a label (its examples are kept)\n"
     "/labels — labels and example counts\n"
     "/stats — chart of examples per label and first-guess accuracy\n"
-    "/model — model versions and rollback"
+    "/model — model versions and rollback\n"
+    "/export — the labels as files"
 )
 OUR_FAULT = "Sorry, something went wrong on my side. Please try again."
 NOT_ADMIN = "Sorry, only the bot's admins can do that."
@@ -50,6 +51,21 @@ MEDIA_REFUSED = {
     "audio": "I can only label photos, not audio.",
     "document": "That file is not an image I can read. Please send a photo (JPEG, PNG or WebP).",
 }
+NO_EXPORTS = "Exports are not set up for this bot."
+
+
+def exported(folder: str, photos: int, labeled: int, sent: list[str], kept: list[str]) -> str:
+    lines = [f"Exported {photos} photos ({labeled} with a label) to {folder}."]
+    if sent:
+        lines.append("Here: " + ", ".join(sent) + ".")
+    if kept:
+        lines.append("Too large to send, on the server: " + ", ".join(kept) + ".")
+    lines.append(
+        "For the photos themselves, run: labelbot export data --images --out DIR"
+    )
+    return "\n".join(lines)
+
+
 SLOW_DOWN = (
     "You are sending photos faster than I can read them. Please wait for my answers to the "
     "ones I have; I will skip the rest for a moment."

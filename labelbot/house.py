@@ -63,6 +63,10 @@ class DataDir:
         return self.root / "bench-cache"
 
     @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
     def writer_lock(self) -> Path:
         return self.root / "writer.lock"
 
@@ -117,6 +121,14 @@ class House:
         """The newest checkpoint's labels and head, without building the backbone."""
         return ModelReader.open_latest(self.data.models, self.settings.learner).snapshot
 
+    async def open_store(self) -> Store:
+        """The store, for reading beside a running bot (SQLite's WAL lets readers in)."""
+        if not self.data.database.is_file():
+            raise DataDirError(
+                f"{self.data.root} holds no labelbot data yet (no {self.data.database.name})"
+            )
+        return await Store.open(self.data.database)
+
     def claim(self) -> None:
         """Takes the writer lock (DataDirBusy names the holder); idempotent."""
         if self._lock is None:
@@ -152,7 +164,7 @@ class House:
             photos_per_user=self.settings.photos_per_user,
             photos_at_once=self.settings.photos_at_once,
         )
-        self._desk = Desk(policy, store, service, journal)
+        self._desk = Desk(policy, store, service, journal, exports=self.data.exports)
         return self._desk
 
     async def close(self) -> None:

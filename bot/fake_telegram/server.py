@@ -54,6 +54,7 @@ class Sent:
     reply_to: int | None = None
     photo: bytes | None = None
     edits: int = 0
+    document: bytes | None = None
 
     def buttons(self) -> list[dict]:
         rows = (self.reply_markup or {}).get("inline_keyboard", [])
@@ -237,6 +238,11 @@ class FakeTelegram:
 
     def _api_sendphoto(self, params):
         return self._record_sent(params, text=params.get("caption", ""), photo=params["photo"])
+
+    def _api_senddocument(self, params):
+        sent = self._record_sent(params, text=params.get("caption", ""))
+        self.sent[(int(params["chat_id"]), sent["message_id"])].document = params["document"]
+        return sent
 
     def _api_editmessagetext(self, params):
         sent = self._find(params)

@@ -91,10 +91,28 @@ def build_parser() -> argparse.ArgumentParser:
     roller.add_argument(
         "version", nargs="?", type=int, metavar="VERSION", help="default: the one before"
     )
+    _add_export(commands)
     bench.add_arguments(
         commands.add_parser("bench", help="benchmark of the learners (README: Benchmark)")
     )
     return parser
+
+
+def _add_export(commands) -> None:
+    exporter = commands.add_parser("export", help="export the labeled data or the model")
+    kinds = exporter.add_subparsers(dest="what", metavar="WHAT", required=True)
+    data = kinds.add_parser("data", help="labels.jsonl/.csv, embeddings and, with --images, photos")
+    data.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    data.add_argument(
+        "--images",
+        action="store_true",
+        help="also fetch the photos from Telegram into DIR/images/<label>/ (resumable)",
+    )
+    data.add_argument("--settled-only", action="store_true", help="only photos whose votes agree")
+    data.add_argument("--since", metavar="DATE", help="only photos sent on or after DATE (UTC)")
+    data.add_argument("--labels", metavar="A,B", help="only photos labeled one of these")
+    model = kinds.add_parser("model", help="the model as .keras, SavedModel and .tflite")
+    model.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,7 +146,7 @@ def _fail(logs: Logs, command: str, message: str, code: int) -> int:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from labelbot.cli import bot_commands, model_commands
+    from labelbot.cli import bot_commands, export_commands, model_commands
 
     match args.command:
         case "run":
@@ -147,6 +165,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return model_commands.add_label(settings, args.name)
         case "rollback":
             return model_commands.rollback(settings, args.version)
+        case "export" if args.what == "data":
+            return export_commands.export_data(
+                settings, args.out, images=args.images, settled_only=args.settled_only,
+                since=args.since, labels=args.labels,
+            )  # fmt: skip
+        case "export":
+            return export_commands.export_model(settings, args.out)
         case "bench":
             return bench.run(args, settings)
     raise AssertionError(f"unhandled command {args.command}")

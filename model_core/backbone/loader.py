@@ -40,7 +40,7 @@ class Backbone:
         name: str,
         embedding_model: keras.Model,
         *,
-        preprocess: Callable[[tf.Tensor], tf.Tensor] = lambda x: x,
+        preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None,
         classifier_model: keras.Model | None = None,
         batch_size: int = 32,
     ) -> None:
@@ -48,12 +48,17 @@ class Backbone:
         self.input_size = int(embedding_model.input_shape[1])
         self.embedding_dim = int(embedding_model.output_shape[-1])
         self.batch_size = batch_size
+        # Kept for `model_core.export`: a network that takes raw pixels (preprocess None) can
+        # be exported end to end with Keras' own layers only.
+        self.embedding_model = embedding_model
+        self.preprocess = preprocess
         self._classifier_model = classifier_model
+        scale = preprocess or (lambda x: x)
         signature = [tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.uint8)]
 
         @tf.function(input_signature=signature)
         def embed(images: tf.Tensor) -> tf.Tensor:
-            return embedding_model(preprocess(tf.cast(images, tf.float32)), training=False)
+            return embedding_model(scale(tf.cast(images, tf.float32)), training=False)
 
         self._embed = embed
         if classifier_model is not None:
