@@ -385,13 +385,13 @@ async def export(update: Update, context: Context) -> None:
     message = update.effective_message
     done = await desk_of(context).export(message.from_user.id)
     small = [p for p in done.files if p.name in SENT_FILES and p.stat().st_size <= SEND_LIMIT]
-    for path in small:
-        await message.reply_document(path, filename=path.name)
     kept = [p.name for p in done.files if p not in small]
     text = texts.exported(
         str(done.folder), done.photos, done.labeled, [p.name for p in small], kept
     )
     await message.reply_text(text)
+    for path in small:
+        await message.reply_document(path, filename=path.name)
 
 
 @refusals_as_replies

@@ -57,12 +57,10 @@ NO_EXPORTS = "Exports are not set up for this bot."
 def exported(folder: str, photos: int, labeled: int, sent: list[str], kept: list[str]) -> str:
     lines = [f"Exported {photos} photos ({labeled} with a label) to {folder}."]
     if sent:
-        lines.append("Here: " + ", ".join(sent) + ".")
+        lines.append("Sending: " + ", ".join(sent) + ".")
     if kept:
         lines.append("Too large to send, on the server: " + ", ".join(kept) + ".")
-    lines.append(
-        "For the photos themselves, run: labelbot export data --images --out DIR"
-    )
+    lines.append("For the photos themselves, run: labelbot export data --images --out DIR")
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@ composition root without a backbone: the fast unit layer (no TensorFlow, no Fash
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -186,3 +187,51 @@ def test_an_unwritable_data_dir_is_one_clear_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(DataDirError, match=r"cannot write to the data dir .*LABELBOT_DATA_DIR"):
         DataDir(blocker / "data").create()
+
+
+async def test_export_rows_settle_on_the_plurality_and_filters_keep_what_was_asked(house):
+    import csv
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from bot.export import ExportFilter, read_rows
+
+    desk = await open_desk(house)
+    cat, dog = [await desk.add_label(ADMIN, name) for name in ("cat", "dog")]
+    votes = {1: [cat, cat, dog], 2: [cat, dog], 3: [dog], 4: []}  # photo -> its votes in turn
+    for n, labels in votes.items():
+        tap, sample_id = await photo(desk, n, chat=-5)  # a group: anyone may vote
+        for voter, label in zip((ALICE, BOB, ADMIN), labels, strict=False):
+            by = dataclasses.replace(tap, user_id=voter)
+            await desk.vote(by, sample_id, label.id, accept)
+    rows = await read_rows(desk.store)
+    assert [(r.label, r.confidence, r.settled) for r in rows] == [
+        ("cat", 0.6667, True), (None, None, False), ("dog", 1.0, True), (None, None, False)
+    ]  # fmt: skip
+    assert [(v.user_id, v.label) for v in rows[0].votes] == [(ALICE, "cat"), (BOB, "cat"),
+                                                             (ADMIN, "dog")]  # fmt: skip
+    assert rows[0].source == "telegram" and rows[0].file_id == "F1"
+    settled = await read_rows(desk.store, ExportFilter(settled_only=True))
+    assert [r.sample_id for r in settled] == [rows[0].sample_id, rows[2].sample_id]
+    dogs = await read_rows(desk.store, ExportFilter(labels=frozenset({"dog"})))
+    assert [r.label for r in dogs] == ["dog"]
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    assert await read_rows(desk.store, ExportFilter(since=tomorrow)) == []
+
+    with pytest.raises(DeskError, match="admins"):
+        await desk.export(ALICE)
+    done = await desk.export(ADMIN)
+    assert (done.photos, done.labeled) == (4, 2)
+    by_name = {path.name: path for path in done.files}
+    lines = by_name["labels.jsonl"].read_text().splitlines()
+    assert [json.loads(line)["label"] for line in lines] == ["cat", None, "dog", None]
+    with by_name["labels.csv"].open() as file:
+        table = list(csv.DictReader(file))
+    assert table[0]["vote_labels"] == "cat;cat;dog" and table[0]["votes"] == "3"
+    embeddings = np.load(by_name["embeddings.npy"])
+    assert embeddings.shape == (4, 1280)
+    assert np.allclose(embeddings[2], embedding(3), atol=1e-2)  # stored as float16
+    index = [
+        json.loads(line) for line in by_name["embeddings.index.jsonl"].read_text().splitlines()
+    ]
+    assert [entry["sample_id"] for entry in index] == [r.sample_id for r in rows]
