@@ -149,3 +149,32 @@ def test_import_of_a_missing_folder_is_one_line(tmp_path):
     result = labelbot("import", "nowhere", cwd=tmp_path, LABELBOT_DATA_DIR=str(tmp_path / "d"))
     assert result.returncode == 2
     assert result.stderr.strip() == "labelbot import: nowhere is not a directory"
+
+
+def test_export_data_of_imported_photos_copies_them_without_telegram(imported):
+    root, env, _ = imported
+    out = root / "export"
+    result = labelbot("export", "data", "--images", "--labels", "Bag", "--since", "2020-01-01",
+                      "--out", "export", cwd=root, **env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in (out / "labels.jsonl").open()]
+    assert rows and {r["label"] for r in rows} == {"Bag"} and rows[0]["source"] == "import"
+    assert f"images: {len(rows)} fetched, 0 already there" in result.stdout
+    copied = sorted(p.read_bytes() for p in (out / "images" / "Bag").iterdir())
+    assert copied == sorted(p.read_bytes() for p in (root / "train" / "Bag").glob("*.png"))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--labels", "Bag,Spaceship"], "--labels: no label named Spaceship"),
+        (["--since", "last tuesday"], "--since: expected a date like 2026-12-01"),
+        (["--labels", " , "], "--labels: name at least one label"),
+    ],
+)
+def test_export_data_refuses_bad_filters_in_one_line(imported, arguments, message):
+    root, env, _ = imported
+    result = labelbot("export", "data", "--out", "x", *arguments, cwd=root, **env)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"labelbot export: {message}")
+    assert not (root / "x").exists()
