@@ -179,3 +179,38 @@ def test_analytic_unlearning_is_exact(fashion):
     learner.partial_fit(X[:5], y[:5], sample_weight=-1)
     np.testing.assert_allclose(learner.coef_, ridge_solution(learner, X[5:], y[5:], 10), atol=1e-8)
     assert learner.counts_.sum() == len(y) - 5
+
+
+def weighted_ridge(learner: AnalyticLearner, X, y, w, n_classes):
+    features = learner._features()(X).astype(np.float64)
+    targets = np.eye(n_classes)[y]
+    gram = features.T @ (w[:, None] * features) + learner.alpha * np.eye(features.shape[1])
+    return np.linalg.solve(gram, features.T @ (w[:, None] * targets))
+
+
+def test_analytic_follows_a_changing_consensus_exactly():
+    """Photos taught with weights, then corrected at random (another label, another weight,
+    withdrawn): the head equals the weighted ridge solution on what each photo holds now."""
+    from model_core.model import LabelModel
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((60, 32)).astype(np.float32)
+    model = LabelModel.new("analytic")
+    for name in "abcd":
+        model.add_label(name)
+    held: dict[int, tuple[int, float] | None] = {}
+    for n, x in enumerate(X):  # each photo's first vote trains it at once, weighted
+        held[n] = (int(rng.integers(4)), float(rng.uniform(0.3, 1.0)))
+        model.reinforce(x, held[n][0], weight=held[n][1])
+    for _ in range(150):  # later votes, trust re-estimated, undos, bans
+        n = int(rng.integers(len(X)))
+        new = None if rng.random() < 0.2 else (int(rng.integers(4)), float(rng.uniform(0.1, 1)))
+        model.correct(X[n], held[n], new)
+        held[n] = new
+    kept = [n for n in held if held[n] is not None]
+    y = np.array([held[n][0] for n in kept])
+    w = np.array([held[n][1] for n in kept])
+    learner = model.learner
+    expected = weighted_ridge(learner, X[kept], y, w, 4)
+    np.testing.assert_allclose(learner.coef_, expected, atol=1e-8)
+    assert learner.counts_.tolist() == np.bincount(y, minlength=4).tolist()

@@ -87,19 +87,21 @@ class IncrementalLearner(ABC):
         return self
 
     def partial_fit(self, X: np.ndarray, y: np.ndarray, sample_weight: float = 1.0) -> Self:
-        """Learns from samples one at a time, in order. `sample_weight=-1` unlearns a sample
-        (exactly for learners that support it)."""
+        """Learns from samples one at a time, in order, each with weight `sample_weight`.
+
+        A negative weight takes back a sample learned with the opposite weight (exactly for
+        learners that support it): how a crowd's changing consensus is followed. Each learned
+        sample counts as one example of its class whatever its weight.
+        """
         X, y = self._check_samples(X, y)
-        if sample_weight not in (1, -1):
-            raise ValueError(
-                f"sample_weight must be 1 (learn) or -1 (unlearn); got {sample_weight}"
-            )
+        if not np.isfinite(sample_weight) or sample_weight == 0:
+            raise ValueError(f"sample_weight must be finite and non-zero; got {sample_weight}")
         if sample_weight < 0 and (np.bincount(y, minlength=self.n_classes_) > self.counts_).any():
             raise ValueError("cannot unlearn more examples of a class than it has")
         if not self.is_initialized:
             self._initialize(X.shape[1])
         for x, label in zip(X, y, strict=True):
-            self._learn_one(x, int(label), sample_weight)
+            self._learn_one(x, int(label), float(sample_weight))
             self.counts_[label] += 1 if sample_weight > 0 else -1
         return self
 

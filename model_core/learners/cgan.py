@@ -97,7 +97,7 @@ class CGANLearner(IncrementalLearner):
         x_hat = FeatureMap()(x[None])[0]
         if weight < 0:
             # An opposite update: push the sample's logit down, then drop it from the replay.
-            self._train(x_hat[None], np.array([label]), np.array([-1.0], np.float32))
+            self._train(x_hat[None], np.array([label]), np.array([weight], np.float32))
             self.replay_.unlearn(x_hat, label)
             return
         if self.counts_[label] == 0:
@@ -111,7 +111,7 @@ class CGANLearner(IncrementalLearner):
         labels = np.concatenate([[label], replayed])
         # The real sample weighs as much as one replayed label: a class-balanced batch.
         weights = np.ones(len(labels), np.float32)
-        weights[0] = max(1, n_replay / max(1, len(others)))
+        weights[0] = weight * max(1, n_replay / max(1, len(others)))
         self._train(batch, labels, weights)
 
     def _imprint(self, x_hat: np.ndarray, label: int) -> None:
