@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bot import texts
 from bot.admission import Admission, SlowDown
+from bot.consensus import Crowd
 from bot.export import read_rows, write_tables
 from bot.journal import Journal, JournalError
 from bot.store import (
@@ -53,6 +54,7 @@ class Policy:
     group_photos: str = "mentions"  # in groups: photos that address the bot, or "all"
     undo_window: float = 300.0  # seconds during which a vote can be taken back
     unsure_below: float = 0.5  # a top guess less likely than this is shown as a doubt
+    votes_to_settle: int = 2  # agreeing votes that settle a photo (an admin's vote settles it)
     photos_per_user: int = 4  # waiting or being read, per contributor (see bot.admission)
     photos_at_once: int = 64  # being read at once, across everyone
 
@@ -190,12 +192,25 @@ class Desk:
     journal: Journal
     exports: Path | None = None  # where /export writes; None: exports are not offered
     admission: Admission = field(init=False)
+    reliability: dict[int, float] = field(default_factory=dict)  # estimated, per voter
+    banned: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         self.admission = Admission(self.policy.photos_per_user, self.policy.photos_at_once)
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.policy.admins
+
+    @property
+    def crowd(self) -> Crowd:
+        """How votes are weighed now: admins and imports are gold (see `bot.consensus`)."""
+        return Crowd(
+            labels=max(len(self.snapshot.labels.active), 2),
+            reliability=self.reliability,
+            gold=self.policy.admins | {IMPORT_USER},
+            banned=self.banned,
+            settle_after=self.policy.votes_to_settle,
+        )
 
     @property
     def snapshot(self) -> ModelSnapshot:
@@ -303,22 +318,23 @@ class Desk:
         label = self._votable(label_id)
         event_id = await self._record_vote(sample, tap.user_id, label.id)
         await acknowledge(f"Saved: {label.name}")  # at once: the vote is on disk
-        version = await self._apply(event_id)
+        version = await self._applied(event_id)
         return await self._after(tap, sample, texts.saved(label.name, version), undoable=True)
 
     async def skip(self, tap: TapIn, sample_id: int) -> AfterTap:
         sample = await self._bound_sample(tap, sample_id)
-        await self._record_vote(sample, tap.user_id, None)
+        await self._applied(await self._record_vote(sample, tap.user_id, None))
         return await self._after(tap, sample, texts.SKIPPED, undoable=True)
 
     async def undo(self, tap: TapIn, sample_id: int) -> AfterTap:
         sample = await self._bound_sample(tap, sample_id)
         try:
-            event_id = await self.store.undo_vote(sample, tap.user_id, self.policy.undo_window)
+            event_id = await self.store.undo_vote(
+                sample, tap.user_id, self.policy.undo_window, self.crowd.decide
+            )
         except VoteRefused as refused:
             raise DeskError(str(refused)) from refused
-        if event_id is not None:
-            await self._apply(event_id)
+        await self._applied(event_id)
         return await self._after(tap, sample, texts.UNDONE, undoable=False)
 
     # ---- label proposals -------------------------------------------------------------------
@@ -373,7 +389,7 @@ class Desk:
         sample = await self.store.sample(proposal.sample_id)
         try:
             label = await self._add_label(name, by)
-            await self._apply(await self._record_vote(sample, proposal.user_id, label.id))
+            await self._applied(await self._record_vote(sample, proposal.user_id, label.id))
         except DeskError as refused:
             return f"The label {name} could not be added: {refused}"
         return f"New label {label.name} added; this photo is its first example."
@@ -461,9 +477,7 @@ class Desk:
             )
             for p in photos
         ]  # fmt: skip
-        last_event = await self.store.import_samples(rows)
-        if last_event is not None:
-            await self._apply(last_event)
+        await self._applied(await self.store.import_samples(rows, self.crowd.decide))
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -518,10 +532,17 @@ class Desk:
         return labels[label_id]
 
     async def _record_vote(self, sample: Sample, user_id: int, label_id: int | None):
+        """Commits the vote and the corrections that follow from it; their last event id."""
         try:
-            return await self.store.record_vote(sample, user_id, label_id)
+            return await self.store.record_vote(sample, user_id, label_id, self.crowd.decide)
         except VoteRefused as refused:
             raise DeskError(str(refused)) from refused
+
+    async def _applied(self, event_id: int | None) -> int:
+        """The model version once `event_id` (if any) and all before it are applied."""
+        if event_id is not None:
+            await self._apply(event_id)
+        return self.snapshot.version
 
     def _check_admin(self, user_id: int | None) -> None:
         """None is the operator at the command line, who may do everything."""

@@ -72,7 +72,8 @@ class Journal:
                 sample = await self.store.sample(event.sample_id)
                 learn = event.kind == EventKind.REINFORCE
                 change = service.reinforce if learn else service.unlearn
-                return await change(sample.embedding, event.label_id, event.id)
+                weight = 1.0 if event.weight is None else event.weight
+                return await change(sample.embedding, event.label_id, event.id, weight)
             case EventKind.ADD_LABEL:
                 outcome = await service.add_label(event.name, event.id)
             case EventKind.RENAME_LABEL:

@@ -15,7 +15,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +23,7 @@ from pathlib import Path
 import aiosqlite
 import numpy as np
 
+from bot.consensus import Ballot, Verdict
 from model_core.labels import Label, LabelSet
 
 MIGRATIONS = (  # append only: each entry moves the schema from version i to i + 1
@@ -55,10 +56,31 @@ MIGRATIONS = (  # append only: each entry moves the schema from version i to i +
     CREATE TABLE model_versions (
         version INTEGER PRIMARY KEY, event_id INTEGER, created_at REAL NOT NULL);
     """,
+    # Crowd consensus: what each photo teaches the model now (contributions), the verdict on
+    # its votes, each voter's estimated reliability, and bans. A photo voted on before this
+    # version taught one example per live vote: that is what it holds until its next vote.
+    """
+    ALTER TABLE events ADD COLUMN weight REAL;
+    CREATE TABLE contributions (
+        sample_id INTEGER NOT NULL REFERENCES samples(id), label_id INTEGER NOT NULL,
+        weight REAL NOT NULL, PRIMARY KEY (sample_id, label_id));
+    INSERT INTO contributions SELECT sample_id, label_id, COUNT(*) FROM votes
+        WHERE undone_at IS NULL AND label_id IS NOT NULL GROUP BY sample_id, label_id;
+    CREATE TABLE verdicts (
+        sample_id INTEGER PRIMARY KEY REFERENCES samples(id), label_id INTEGER NOT NULL,
+        confidence REAL NOT NULL, settled INTEGER NOT NULL, decided_at REAL NOT NULL);
+    CREATE TABLE reliability (
+        user_id INTEGER PRIMARY KEY, reliability REAL NOT NULL, updated_at REAL NOT NULL);
+    CREATE TABLE bans (
+        user_id INTEGER PRIMARY KEY, banned_by INTEGER, created_at REAL NOT NULL);
+    CREATE INDEX votes_by_user ON votes(user_id);
+    """,
 )
 
 
 IMPORT_USER = 0  # `labelbot import` votes as this user id; Telegram never uses 0
+Decide = Callable[[list[Ballot]], Verdict | None]
+"""A photo's verdict from its live votes, in vote order (see `bot.consensus.Crowd.decide`)."""
 
 
 class VoteRefused(Exception):
@@ -147,6 +169,7 @@ class Event:
     label_id: int | None
     name: str | None
     version: int | None
+    weight: float | None = None  # of a reinforce or unlearn: None means 1
 
 
 @dataclass(frozen=True)
@@ -262,54 +285,59 @@ class Store:
 
     # ---- votes ---------------------------------------------------------------------------------
 
-    async def record_vote(self, sample: Sample, user_id: int, label_id: int | None) -> int | None:
-        """Commits a vote (label None = skip) and, for a label, its journal event, at once.
+    async def record_vote(
+        self, sample: Sample, user_id: int, label_id: int | None, decide: Decide
+    ) -> int | None:
+        """Commits a vote (label None = skip) and, in the same transaction, the journal events
+        that make the model follow the photo's new consensus (see `_follow`).
 
-        Returns the event id (None for a skip). Raises VoteRefused for a second vote.
+        Returns the last event id (None when the model has nothing to change). Raises
+        VoteRefused for a second vote.
         """
         async with self._lock:
             try:
-                event_id = await self._insert_vote(sample, user_id, label_id)
+                await self._insert_vote(sample, user_id, label_id)
             except aiosqlite.IntegrityError as error:
                 await self._db.rollback()
                 raise VoteRefused("You already voted on this photo.") from error
+            event_id = await self._follow(sample.id, decide, user_id)
             await self._db.commit()
             return event_id
 
-    async def import_samples(self, samples: Sequence[tuple[NewSample, int]]) -> int | None:
+    async def import_samples(
+        self, samples: Sequence[tuple[NewSample, int]], decide: Decide
+    ) -> int | None:
         """Stores imported photos, each with its label's vote by IMPORT_USER and its journal
-        event, in one transaction: an interrupted import keeps whole photos or none. Returns
+        events, in one transaction: an interrupted import keeps whole photos or none. Returns
         the last event id (None for no photo)."""
         event_id = None
         async with self._lock:
             for new, label_id in samples:
                 sample = Sample(**vars(new), id=await self._insert_sample(new))
-                event_id = await self._insert_vote(sample, IMPORT_USER, label_id)
+                await self._insert_vote(sample, IMPORT_USER, label_id)
+                event_id = await self._follow(sample.id, decide, IMPORT_USER) or event_id
             await self._db.commit()
         return event_id
 
-    async def _insert_vote(self, sample: Sample, user_id: int, label_id: int | None) -> int | None:
+    async def _insert_vote(self, sample: Sample, user_id: int, label_id: int | None) -> None:
         top = sample.prediction[0].label_id if sample.prediction else None
         right = None if label_id is None else int(label_id == top)
-        cursor = await self._db.execute(
+        await self._db.execute(
             "INSERT INTO votes (sample_id, user_id, label_id, first_guess_right, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
             (sample.id, user_id, label_id, right, time.time()),
         )
-        if label_id is None:
-            return None
-        return await self._insert_event(
-            EventKind.REINFORCE, user_id, sample_id=sample.id, vote_id=cursor.lastrowid,
-            label_id=label_id,
-        )  # fmt: skip
 
-    async def undo_vote(self, sample: Sample, user_id: int, window: float) -> int | None:
+    async def undo_vote(
+        self, sample: Sample, user_id: int, window: float, decide: Decide
+    ) -> int | None:
         """Withdraws the person's vote on the sample if it is younger than `window` seconds.
 
-        Returns the journal event that unlearns it (None for a skip)."""
+        Returns the last journal event that makes the model follow the consensus without it.
+        """
         async with self._lock:
             async with self._db.execute(
-                "SELECT id, label_id, created_at FROM votes WHERE sample_id = ? AND user_id = ? "
+                "SELECT id, created_at FROM votes WHERE sample_id = ? AND user_id = ? "
                 "AND undone_at IS NULL",
                 (sample.id, user_id),
             ) as cursor:
@@ -321,14 +349,81 @@ class Store:
             await self._db.execute(
                 "UPDATE votes SET undone_at = ? WHERE id = ?", (time.time(), vote["id"])
             )
-            event_id = None
-            if vote["label_id"] is not None:
-                event_id = await self._insert_event(
-                    EventKind.UNLEARN, user_id, sample_id=sample.id, vote_id=vote["id"],
-                    label_id=vote["label_id"],
-                )  # fmt: skip
+            event_id = await self._follow(sample.id, decide, user_id)
             await self._db.commit()
             return event_id
+
+    async def refollow(
+        self, sample_ids: Iterable[int], decide: Decide, tolerance: float = 0.0
+    ) -> int | None:
+        """Decides the photos again (after a ban, or reliabilities re-estimated) and journals
+        the corrections of those whose label changed or whose weight moved by more than
+        `tolerance`, in one transaction. Returns the last event id."""
+        event_id = None
+        async with self._lock:
+            for sample_id in sample_ids:
+                event_id = await self._follow(sample_id, decide, None, tolerance) or event_id
+            await self._db.commit()
+        return event_id
+
+    async def _follow(
+        self, sample_id: int, decide: Decide, user_id: int | None, tolerance: float = 0.0
+    ) -> int | None:
+        """Records the photo's verdict on its live votes, and when what the photo teaches the
+        model changes, the journal events that take the old contribution back and teach the
+        new one (an unlearn and a reinforce, each weighted). Inside the caller's transaction.
+        """
+        async with self._db.execute(
+            "SELECT user_id, label_id FROM votes WHERE sample_id = ? AND undone_at IS NULL "
+            "AND label_id IS NOT NULL ORDER BY id",
+            (sample_id,),
+        ) as cursor:
+            verdict = decide([Ballot(row[0], row[1]) async for row in cursor])
+        await self._save_verdict(sample_id, verdict)
+        async with self._db.execute(
+            "SELECT label_id, weight FROM contributions WHERE sample_id = ?", (sample_id,)
+        ) as cursor:
+            held = {row[0]: row[1] async for row in cursor}
+        wanted = {} if verdict is None else {verdict.label_id: verdict.confidence}
+        if held.keys() == wanted.keys() and all(
+            abs(held[k] - wanted[k]) <= tolerance for k in held
+        ):
+            return None
+        event_id = None
+        for label_id, weight in held.items():
+            event_id = await self._insert_event(EventKind.UNLEARN, user_id, sample_id=sample_id,
+                                                label_id=label_id, weight=weight)  # fmt: skip
+        await self._db.execute("DELETE FROM contributions WHERE sample_id = ?", (sample_id,))
+        for label_id, weight in wanted.items():
+            event_id = await self._insert_event(EventKind.REINFORCE, user_id, sample_id=sample_id,
+                                                label_id=label_id, weight=weight)  # fmt: skip
+            await self._db.execute(
+                "INSERT INTO contributions VALUES (?, ?, ?)", (sample_id, label_id, weight)
+            )
+        return event_id
+
+    async def _save_verdict(self, sample_id: int, verdict: Verdict | None) -> None:
+        if verdict is None:
+            await self._db.execute("DELETE FROM verdicts WHERE sample_id = ?", (sample_id,))
+            return
+        await self._db.execute(
+            "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?)",
+            (sample_id, verdict.label_id, verdict.confidence, int(verdict.settled), time.time()),
+        )
+
+    async def contributions(self) -> list[tuple[int, int, float]]:
+        """(sample id, label id, weight) of everything the model has been told to hold."""
+        async with self._db.execute(
+            "SELECT sample_id, label_id, weight FROM contributions ORDER BY sample_id, label_id"
+        ) as cursor:
+            return [tuple(row) async for row in cursor]
+
+    async def verdict(self, sample_id: int) -> Verdict | None:
+        async with self._db.execute(
+            "SELECT label_id, confidence, settled FROM verdicts WHERE sample_id = ?", (sample_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else Verdict(row[0], row[1], bool(row[2]))
 
     async def tally(self, sample_id: int) -> dict[int | None, int]:
         """Live votes per label id (None: skips)."""
@@ -401,7 +496,7 @@ class Store:
         async with (
             self._lock,
             self._db.execute(
-                "SELECT id, kind, user_id, sample_id, vote_id, label_id, name, version "
+                "SELECT id, kind, user_id, sample_id, vote_id, label_id, name, version, weight "
                 "FROM events WHERE id > ? ORDER BY id",
                 (event_id,),
             ) as cursor,

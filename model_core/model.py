@@ -152,24 +152,6 @@ class LabelModel:
         self._fit(embedding, label_id, -weight)
         return self._bump(event_id)
 
-    def correct(
-        self,
-        embedding: np.ndarray,
-        old: tuple[int, float] | None,
-        new: tuple[int, float] | None,
-        event_id: int | None = None,
-    ) -> int:
-        """Replaces what one photo taught, (label, weight) `old`, by `new`, as one version:
-        how the model follows a crowd whose consensus or trust changes. None is nothing."""
-        if new is not None:
-            self._check_usable(new[0])  # refused before anything changes
-        if old is not None:
-            self.labels[old[0]]
-            self._fit(embedding, old[0], -old[1])
-        if new is not None:
-            self._fit(embedding, new[0], new[1])
-        return self._bump(event_id)
-
     def _fit(self, embedding: np.ndarray, label_id: int, weight: float) -> None:
         self.learner.partial_fit(np.asarray(embedding, np.float32)[None], [label_id], weight)
 

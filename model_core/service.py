@@ -192,11 +192,19 @@ class ModelService(ModelReader):
 
     # ---- writes (one writer, in order) ---------------------------------------------------------
 
-    async def reinforce(self, embedding: np.ndarray, label_id: int, event_id: int | None = None):
-        return await self._write(lambda m: m.reinforce(embedding, label_id, event_id), event_id)
+    async def reinforce(
+        self, embedding: np.ndarray, label_id: int, event_id: int | None = None, weight=1.0
+    ):
+        return await self._write(
+            lambda m: m.reinforce(embedding, label_id, event_id, weight), event_id
+        )
 
-    async def unlearn(self, embedding: np.ndarray, label_id: int, event_id: int | None = None):
-        return await self._write(lambda m: m.unlearn(embedding, label_id, event_id), event_id)
+    async def unlearn(
+        self, embedding: np.ndarray, label_id: int, event_id: int | None = None, weight=1.0
+    ):
+        return await self._write(
+            lambda m: m.unlearn(embedding, label_id, event_id, weight), event_id
+        )
 
     async def add_label(self, name: str, event_id: int | None = None) -> Label:
         return await self._write(lambda m: m.add_label(name, event_id), event_id, save=True)

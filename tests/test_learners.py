@@ -205,7 +205,10 @@ def test_analytic_follows_a_changing_consensus_exactly():
     for _ in range(150):  # later votes, trust re-estimated, undos, bans
         n = int(rng.integers(len(X)))
         new = None if rng.random() < 0.2 else (int(rng.integers(4)), float(rng.uniform(0.1, 1)))
-        model.correct(X[n], held[n], new)
+        if held[n] is not None:  # a correction: take back what the photo taught, teach anew
+            model.unlearn(X[n], held[n][0], weight=held[n][1])
+        if new is not None:
+            model.reinforce(X[n], new[0], weight=new[1])
         held[n] = new
     kept = [n for n in held if held[n] is not None]
     y = np.array([held[n][0] for n in kept])
