@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+from bot.consensus import Verdict
 from bot.desk import Desk, DeskError, Imported, TapIn
 from bot.store import NewSample, Prediction, ProposalState
 from labelbot.house import House
@@ -235,3 +236,44 @@ async def test_export_rows_settle_on_the_plurality_and_filters_keep_what_was_ask
         json.loads(line) for line in by_name["embeddings.index.jsonl"].read_text().splitlines()
     ]
     assert [entry["sample_id"] for entry in index] == [r.sample_id for r in rows]
+
+
+async def assert_model_holds_the_contributions(desk: Desk) -> None:
+    """The analytic head equals the weighted ridge solution on what the store says each photo
+    contributes now: the exactness contract of following the consensus."""
+    held = await desk.store.contributions()
+    learner = desk.service._model.learner
+    X = np.stack([(await desk.store.sample(s)).embedding for s, _, _ in held])
+    y = np.array([label for _, label, _ in held])
+    w = np.array([weight for _, _, weight in held])
+    features = learner._features()(X).astype(np.float64)
+    targets = np.eye(learner.n_classes_)[y]
+    gram = features.T @ (w[:, None] * features) + learner.alpha * np.eye(features.shape[1])
+    expected = np.linalg.solve(gram, features.T @ (w[:, None] * targets))
+    np.testing.assert_allclose(learner.coef_, expected, atol=1e-8)
+
+
+async def test_the_model_follows_the_consensus_exactly_through_votes_and_undos(house):
+    desk = await open_desk(house)
+    cat, dog, _ = [await desk.add_label(ADMIN, name) for name in ("cat", "dog", "bird")]
+    tap, sample_id = await photo(desk, 1, chat=-5)
+    as_ = lambda user: dataclasses.replace(tap, user_id=user)  # noqa: E731
+    await desk.vote(as_(ALICE), sample_id, cat.id, accept)  # trains at once, weighted
+    first = await desk.store.verdict(sample_id)
+    assert first.label_id == cat.id and not first.settled and 0.5 < first.confidence < 1
+    await desk.vote(as_(BOB), sample_id, dog.id, accept)  # disagreement: less sure
+    assert (await desk.store.verdict(sample_id)).confidence < first.confidence
+    await desk.vote(as_(4), sample_id, dog.id, accept)  # a third settles it: dog
+    settled = await desk.store.verdict(sample_id)
+    assert settled.label_id == dog.id and settled.settled
+    await assert_model_holds_the_contributions(desk)
+    await desk.undo(as_(4), sample_id)  # undone: back to a split
+    assert not (await desk.store.verdict(sample_id)).settled
+    await desk.vote(as_(ADMIN), sample_id, cat.id, accept)  # an admin's vote is gold
+    assert await desk.store.verdict(sample_id) == Verdict(cat.id, 1.0, True)
+    assert await desk.store.contributions() == [(sample_id, cat.id, 1.0)]
+    for n in range(2, 6):  # more photos, one vote each
+        tap_n, sample_n = await photo(desk, n, chat=-5)
+        await desk.vote(dataclasses.replace(tap_n, user_id=BOB), sample_n, n % 2, accept)
+    await assert_model_holds_the_contributions(desk)
+    assert desk.snapshot.examples_of(cat.id) + desk.snapshot.examples_of(dog.id) == 5
