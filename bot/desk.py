@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from bot import texts
 from bot.admission import Admission, SlowDown
-from bot.consensus import Crowd
+from bot.consensus import Crowd, estimate_reliability
 from bot.export import read_rows, write_tables
 from bot.journal import Journal, JournalError
 from bot.store import (
@@ -37,9 +38,14 @@ from model_core.labels import Label, LabelError, normalize_label_name
 from model_core.model import Guess, ModelSnapshot
 from model_core.service import ModelService, Reading
 
+log = logging.getLogger(__name__)
 Acknowledge = Callable[[str], Awaitable[None]]  # answers a tap at once, before slower work
 Show = Callable[["GuessView"], Awaitable[int]]  # sends the guesses; returns the message id
 Ask = Callable[[Sample], Awaitable[int]]  # sends a label-name prompt; returns the message id
+
+
+REESTIMATE_EVERY = 25  # votes between background re-estimates of voters' reliability
+REESTIMATE_TOLERANCE = 0.05  # a photo whose weight moves less keeps its contribution
 
 
 class DeskError(Exception):
@@ -194,6 +200,8 @@ class Desk:
     admission: Admission = field(init=False)
     reliability: dict[int, float] = field(default_factory=dict)  # estimated, per voter
     banned: frozenset[int] = frozenset()
+    _votes_since_estimate: int = field(default=0, init=False)
+    _reestimating: asyncio.Task | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.admission = Admission(self.policy.photos_per_user, self.policy.photos_at_once)
@@ -218,6 +226,8 @@ class Desk:
 
     async def close(self) -> None:
         """Applies what is pending, writes a last checkpoint, closes the store."""
+        if self._reestimating is not None:
+            await self._reestimating
         await self.journal.catch_up()
         await self.service.close()
         await self.store.close()
@@ -309,6 +319,67 @@ class Desk:
         await self._bound_sample(tap, sample_id)
         return self._active_labels()
 
+    # ---- the crowd -------------------------------------------------------------------------
+
+    async def load_crowd(self) -> None:
+        """Reads the reliabilities and bans the store keeps."""
+        self.reliability = await self.store.reliabilities()
+        self.banned = await self.store.banned()
+
+    async def reestimate(self) -> int:
+        """Re-estimates every voter's reliability from all live votes (off the event loop),
+        then corrects the photos whose consensus moved; returns how many photos changed."""
+        votes = await self.store.live_votes()
+        self._votes_since_estimate = 0
+        labels = self.crowd.labels
+        gold = frozenset(self.policy.admins | {IMPORT_USER})
+        self.reliability = await asyncio.to_thread(estimate_reliability, votes, labels, gold)
+        await self.store.save_reliabilities(self.reliability)
+        before = await self.store.contributions()
+        samples = sorted({sample for sample, _, _ in votes})
+        await self._applied(
+            await self.store.refollow(samples, self.crowd.decide, REESTIMATE_TOLERANCE)
+        )
+        after = await self.store.contributions()
+        return len({s for s, *_ in set(before) ^ set(after)})
+
+    async def ban(self, admin: int | None, raw: str, banned: bool = True) -> int:
+        """Bans (or unbans) a contributor by numeric id: their votes stop counting and every
+        photo they voted on follows the consensus without (or with) them. Returns how many."""
+        self._check_admin(admin)
+        user_id = _user_id(raw, "/ban" if banned else "/unban")
+        if self.is_admin(user_id):
+            raise DeskError("Admins cannot be banned.")
+        await self.store.set_banned(user_id, banned, admin)
+        self.banned = await self.store.banned()
+        voted = await self.store.samples_voted_by(user_id)
+        await self._applied(await self.store.refollow(voted, self.crowd.decide))
+        return len(voted)
+
+    async def forget(self, user_id: int) -> None:
+        """Deletes the person's votes, photos and every row naming them, after taking back all
+        of it from the model (checkpointed first, so a crash cannot replay what is gone)."""
+        await self._applied(await self.store.forget_votes(user_id, self.crowd.decide))
+        await self._applied(await self.store.withdraw_photos(user_id))
+        await self.service.checkpoint()
+        await self.store.delete_person(user_id)
+        self.reliability.pop(user_id, None)
+        self.banned = self.banned - {user_id}
+
+    def _count_vote(self) -> None:
+        """Re-estimates reliabilities in the background every REESTIMATE_EVERY votes."""
+        self._votes_since_estimate += 1
+        due = self._votes_since_estimate >= REESTIMATE_EVERY
+        if due and (self._reestimating is None or self._reestimating.done()):
+            self._reestimating = asyncio.get_running_loop().create_task(self._reestimate_quietly())
+
+    async def _reestimate_quietly(self) -> None:
+        try:
+            changed = await self.reestimate()
+            log.info("reliabilities re-estimated; %d photos follow the new consensus", changed)
+        except Exception:  # a failed estimate leaves the old one in place; votes go on
+            log.exception("re-estimating reliabilities failed")
+
     # ---- votes -----------------------------------------------------------------------------
 
     async def vote(
@@ -319,6 +390,7 @@ class Desk:
         event_id = await self._record_vote(sample, tap.user_id, label.id)
         await acknowledge(f"Saved: {label.name}")  # at once: the vote is on disk
         version = await self._applied(event_id)
+        self._count_vote()
         return await self._after(tap, sample, texts.saved(label.name, version), undoable=True)
 
     async def skip(self, tap: TapIn, sample_id: int) -> AfterTap:
@@ -604,3 +676,10 @@ def _two_names(args: str, usage: str) -> tuple[str, str]:
     if len(parts) != 2:
         raise DeskError(f'Usage: {usage}; quote names with spaces: /renamelabel "Ankle boot" Boot')
     return parts[0], parts[1]
+
+
+def _user_id(raw: str, command: str) -> int:
+    text = raw.strip()
+    if not text.isdigit() or int(text) == 0:
+        raise DeskError(f"Usage: {command} USER_ID (their numeric Telegram user id)")
+    return int(text)

@@ -418,6 +418,121 @@ class Store:
         ) as cursor:
             return [tuple(row) async for row in cursor]
 
+    # ---- the crowd ---------------------------------------------------------------------------
+
+    async def live_votes(self) -> list[tuple[int, int, int]]:
+        """(sample id, user id, label id) of every live vote naming a label, in vote order."""
+        async with self._db.execute(
+            "SELECT sample_id, user_id, label_id FROM votes WHERE undone_at IS NULL AND "
+            "label_id IS NOT NULL ORDER BY id"
+        ) as cursor:
+            return [tuple(row) async for row in cursor]
+
+    async def samples_voted_by(self, user_id: int) -> list[int]:
+        async with self._db.execute(
+            "SELECT DISTINCT sample_id FROM votes WHERE user_id = ? AND undone_at IS NULL "
+            "ORDER BY sample_id",
+            (user_id,),
+        ) as cursor:
+            return [row[0] async for row in cursor]
+
+    async def reliabilities(self) -> dict[int, float]:
+        async with self._db.execute("SELECT user_id, reliability FROM reliability") as cursor:
+            return {row[0]: row[1] async for row in cursor}
+
+    async def save_reliabilities(self, reliability: dict[int, float]) -> None:
+        async with self._lock:
+            await self._db.execute("DELETE FROM reliability")
+            now = time.time()
+            await self._db.executemany(
+                "INSERT INTO reliability VALUES (?, ?, ?)",
+                [(user, p, now) for user, p in reliability.items()],
+            )
+            await self._db.commit()
+
+    async def banned(self) -> frozenset[int]:
+        async with self._db.execute("SELECT user_id FROM bans") as cursor:
+            return frozenset([row[0] async for row in cursor])
+
+    async def set_banned(self, user_id: int, banned: bool, by: int | None) -> None:
+        async with self._lock:
+            if banned:
+                await self._db.execute(
+                    "INSERT OR IGNORE INTO bans VALUES (?, ?, ?)", (user_id, by, time.time())
+                )
+            else:
+                await self._db.execute("DELETE FROM bans WHERE user_id = ?", (user_id,))
+            await self._db.commit()
+
+    async def forget_votes(self, user_id: int, decide: Decide) -> int | None:
+        """Deletes the person's votes and journals the corrections of the photos they voted
+        on, in one transaction; returns the last event id."""
+        async with self._lock:
+            async with self._db.execute(
+                "SELECT DISTINCT sample_id FROM votes WHERE user_id = ?", (user_id,)
+            ) as cursor:
+                voted = [row[0] async for row in cursor]
+            await self._db.execute("DELETE FROM votes WHERE user_id = ?", (user_id,))
+            event_id = None
+            for sample_id in voted:
+                event_id = await self._follow(sample_id, decide, None) or event_id
+            await self._db.commit()
+        return event_id
+
+    async def withdraw_photos(self, user_id: int) -> int | None:
+        """Journals taking back all that the person's own photos teach; returns the last
+        event id. `delete_person` removes the photos once these events are checkpointed."""
+        async with self._lock:
+            async with self._db.execute(
+                "SELECT id FROM samples WHERE user_id = ?", (user_id,)
+            ) as cursor:
+                sent = [row[0] async for row in cursor]
+            event_id = None
+            for sample_id in sent:
+                event_id = await self._follow(sample_id, lambda ballots: None, None) or event_id
+            await self._db.commit()
+        return event_id
+
+    async def delete_person(self, user_id: int) -> None:
+        """Deletes every row that names the person: their photos (with the votes, verdicts and
+        proposals on them), proposals, reliability, ban and user row; their events keep no
+        user id. Call once what their photos taught has been withdrawn and checkpointed."""
+        async with self._lock:
+            sent = "SELECT id FROM samples WHERE user_id = ?"
+            for table in ("votes", "verdicts", "contributions", "proposals"):
+                await self._db.execute(
+                    f"DELETE FROM {table} WHERE sample_id IN ({sent})", (user_id,)
+                )
+            await self._db.execute("UPDATE events SET sample_id = NULL WHERE sample_id IN "
+                                   f"({sent})", (user_id,))  # fmt: skip
+            await self._db.execute("DELETE FROM samples WHERE user_id = ?", (user_id,))
+            for table, column in (("votes", "user_id"), ("proposals", "user_id"),
+                                  ("reliability", "user_id"), ("bans", "user_id"),
+                                  ("users", "id")):  # fmt: skip
+                await self._db.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
+            await self._db.execute("UPDATE events SET user_id = NULL WHERE user_id = ?", (user_id,))
+            await self._db.execute(
+                "UPDATE proposals SET decided_by = NULL WHERE decided_by = ?", (user_id,)
+            )
+            await self._db.execute("UPDATE bans SET banned_by = NULL WHERE banned_by = ?",
+                                   (user_id,))  # fmt: skip
+            await self._db.commit()
+
+    async def rows_naming(self, user_id: int) -> int:
+        """How many rows still name the person (what `/forgetme` must bring to zero)."""
+        checks = ("SELECT COUNT(*) FROM samples WHERE user_id = ?",
+                  "SELECT COUNT(*) FROM votes WHERE user_id = ?",
+                  "SELECT COUNT(*) FROM events WHERE user_id = ?",
+                  "SELECT COUNT(*) FROM proposals WHERE user_id = ? OR decided_by = ?",
+                  "SELECT COUNT(*) FROM reliability WHERE user_id = ?",
+                  "SELECT COUNT(*) FROM bans WHERE user_id = ? OR banned_by = ?",
+                  "SELECT COUNT(*) FROM users WHERE id = ?")  # fmt: skip
+        total = 0
+        for query in checks:
+            async with self._db.execute(query, (user_id,) * query.count("?")) as cursor:
+                total += (await cursor.fetchone())[0]
+        return total
+
     async def verdict(self, sample_id: int) -> Verdict | None:
         async with self._db.execute(
             "SELECT label_id, confidence, settled FROM verdicts WHERE sample_id = ?", (sample_id,)

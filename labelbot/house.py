@@ -163,8 +163,10 @@ class House:
             group_photos=self.settings.group_photos,
             photos_per_user=self.settings.photos_per_user,
             photos_at_once=self.settings.photos_at_once,
+            votes_to_settle=self.settings.votes_to_settle,
         )
         self._desk = Desk(policy, store, service, journal, exports=self.data.exports)
+        await self._desk.load_crowd()
         return self._desk
 
     async def close(self) -> None:

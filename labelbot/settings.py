@@ -35,6 +35,7 @@ VARIABLES = (  # every setting labelbot reads; .env.example and the README docum
     "LABELBOT_LOG_FILE",
     "LABELBOT_PHOTOS_PER_USER",
     "LABELBOT_PHOTOS_AT_ONCE",
+    "LABELBOT_VOTES_TO_SETTLE",
 )
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
@@ -84,6 +85,7 @@ class Settings:
     log_file: Path | None = None
     photos_per_user: int = 4
     photos_at_once: int = 64
+    votes_to_settle: int = 2
 
     @classmethod
     def from_env(
@@ -114,6 +116,9 @@ class Settings:
             log_file=_parse_log_file(get("LABELBOT_LOG_FILE")),
             photos_per_user=_parse_count(
                 "LABELBOT_PHOTOS_PER_USER", get("LABELBOT_PHOTOS_PER_USER"), 4
+            ),
+            votes_to_settle=_parse_count(
+                "LABELBOT_VOTES_TO_SETTLE", get("LABELBOT_VOTES_TO_SETTLE"), 2
             ),
             photos_at_once=_parse_count(
                 "LABELBOT_PHOTOS_AT_ONCE", get("LABELBOT_PHOTOS_AT_ONCE"), 64
