@@ -37,12 +37,12 @@ async def open_desk(house: House) -> Desk:
     return await house.open_desk(reads_photos=False)
 
 
-async def photo(desk: Desk, n: int, *, chat: int = CHAT) -> tuple[TapIn, int]:
+async def photo(desk: Desk, n: int, *, chat: int = CHAT, sender: int = ALICE) -> tuple[TapIn, int]:
     """A stored photo (as `take_photo` leaves it) and a tap on its reply's buttons."""
     guesses = (await desk.service.predict(embedding(n)[None]))[0]
     sample = await desk.store.add_sample(
         NewSample(
-            chat_id=chat, photo_message_id=10 * n, user_id=ALICE, file_id=f"F{n}",
+            chat_id=chat, photo_message_id=10 * n, user_id=sender, file_id=f"F{n}",
             file_unique_id=f"U{n}", embedding=embedding(n),
             prediction=tuple(Prediction(g.label_id, g.probability) for g in guesses),
             model_version=desk.snapshot.version,
@@ -277,3 +277,67 @@ async def test_the_model_follows_the_consensus_exactly_through_votes_and_undos(h
         await desk.vote(dataclasses.replace(tap_n, user_id=BOB), sample_n, n % 2, accept)
     await assert_model_holds_the_contributions(desk)
     assert desk.snapshot.examples_of(cat.id) + desk.snapshot.examples_of(dog.id) == 5
+
+
+async def test_a_ban_withdraws_a_voters_influence_and_an_unban_restores_it(house):
+    desk = await open_desk(house)
+    labels = [await desk.add_label(ADMIN, name) for name in ("cat", "dog", "bird")]
+    MALLORY = 66
+    samples = []
+    for n in range(1, 5):
+        tap, sample_id = await photo(desk, n, chat=-5)
+        samples.append(sample_id)
+        await desk.vote(dataclasses.replace(tap, user_id=ALICE), sample_id, labels[0].id, accept)
+        await desk.vote(dataclasses.replace(tap, user_id=MALLORY), sample_id, labels[1].id, accept)
+    split = await desk.store.contributions()
+    with pytest.raises(DeskError, match="admins"):
+        await desk.ban(ALICE, str(MALLORY))
+    with pytest.raises(DeskError, match="Usage"):
+        await desk.ban(ADMIN, "mallory")
+    assert await desk.ban(ADMIN, str(MALLORY)) == 4
+    alone = await desk.store.contributions()
+    assert {label for _, label, _ in alone} == {labels[0].id}  # only Alice counts now
+    await assert_model_holds_the_contributions(desk)
+    await house.close()  # the ban outlives a restart
+    desk = await open_desk(house)
+    assert MALLORY in desk.banned
+    await desk.ban(ADMIN, str(MALLORY), banned=False)
+    assert await desk.store.contributions() == split
+    await assert_model_holds_the_contributions(desk)
+
+
+async def test_forgetting_a_person_leaves_no_row_naming_them_and_no_trace_in_the_model(house):
+    desk = await open_desk(house)
+    cat, dog = [await desk.add_label(ADMIN, name) for name in ("cat", "dog")]
+    tap, theirs = await photo(desk, 1, chat=-5)  # Alice sends a photo ...
+    await desk.vote(dataclasses.replace(tap, user_id=BOB), theirs, dog.id, accept)
+    tap2, other = await photo(desk, 2, chat=-5, sender=BOB)
+    tap2 = dataclasses.replace(tap2, user_id=BOB)
+    await desk.vote(tap2, other, cat.id, accept)  # ... and votes on another one
+    await desk.vote(dataclasses.replace(tap2, user_id=ALICE), other, dog.id, accept)
+    assert await desk.store.rows_naming(ALICE) > 0
+    await desk.forget(ALICE)
+    assert await desk.store.rows_naming(ALICE) == 0
+    assert await desk.store.sample(theirs) is None  # her photo is gone with her
+    assert await desk.store.contributions() == [
+        (other, cat.id, (await desk.store.verdict(other)).confidence)
+    ]
+    await assert_model_holds_the_contributions(desk)
+
+
+async def test_reliabilities_are_reestimated_and_the_model_follows(house):
+    desk = await open_desk(house)
+    labels = [await desk.add_label(ADMIN, name) for name in ("a", "b", "c")]
+    careful, adversary = 20, 21
+    for n in range(1, 13):  # an admin settles some, a careful voter agrees, an adversary not
+        tap, sample_id = await photo(desk, n, chat=-5)
+        right = labels[n % 3].id
+        if n <= 6:
+            await desk.vote(dataclasses.replace(tap, user_id=ADMIN), sample_id, right, accept)
+        await desk.vote(dataclasses.replace(tap, user_id=careful), sample_id, right, accept)
+        wrong = labels[(n + 1) % 3].id
+        await desk.vote(dataclasses.replace(tap, user_id=adversary), sample_id, wrong, accept)
+    await desk.reestimate()
+    assert desk.reliability[careful] > 0.8 and desk.reliability[adversary] < 0.3
+    assert await desk.store.reliabilities() == desk.reliability
+    await assert_model_holds_the_contributions(desk)
