@@ -31,7 +31,8 @@ from bot.handlers import BotData
 log = logging.getLogger(__name__)
 
 PUBLIC_COMMANDS = [BotCommand("start", "what this bot does"), BotCommand("help", "how to help"),
-                   BotCommand("labels", "the labels and their examples")]  # fmt: skip
+                   BotCommand("labels", "the labels and their examples"),
+                   BotCommand("forgetme", "delete your votes, photos and data")]  # fmt: skip
 ADMIN_COMMANDS = [
     BotCommand("addlabel", "add a label: /addlabel NAME"),
     BotCommand("renamelabel", "rename a label: /renamelabel OLD NEW"),
@@ -39,6 +40,8 @@ ADMIN_COMMANDS = [
     BotCommand("stats", "chart of examples and first-guess accuracy"),
     BotCommand("model", "model versions and rollback"),
     BotCommand("export", "the labels as files (JSONL, CSV)"),
+    BotCommand("ban", "stop a contributor's votes counting: /ban USER_ID"),
+    BotCommand("unban", "let them count again: /unban USER_ID"),
 ]
 NOT_PHOTOS = (
     filters.Sticker.ALL
@@ -102,6 +105,8 @@ def _add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("stats", handlers.stats))
     app.add_handler(CommandHandler("model", handlers.model))
     app.add_handler(CommandHandler("export", handlers.export))
+    app.add_handler(CommandHandler(["ban", "unban"], handlers.ban))
+    app.add_handler(CommandHandler("forgetme", handlers.forget_me))
     app.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, handlers.on_photo))
     app.add_handler(MessageHandler(NOT_PHOTOS & filters.ChatType.PRIVATE, handlers.on_other_media))
     app.add_handler(

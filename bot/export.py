@@ -6,9 +6,10 @@ what the model guessed first. Photos are not kept by labelbot (Telegram keeps th
 images are fetched again by `file_id` through a `Fetch` callable the caller supplies; a photo
 taught by `labelbot import` is copied from the path it was imported from.
 
-Until crowd consensus lands, a photo's label is the plurality of its live votes: it is
-*settled* when one label has more votes than any other, and its confidence is that label's
-share of the votes.
+A photo's label is its crowd consensus (`bot.consensus`): the label, its posterior
+probability as the confidence, and whether enough voters agree for it to be settled. A photo
+voted on before consensus was kept, and not since, falls back to the plurality of its votes
+(settled when one label has more votes than any other; confidence its share).
 """
 
 from __future__ import annotations
@@ -211,14 +212,23 @@ def _metadata(rows: Iterable[PhotoRow], files: dict[int, Path], root: Path) -> I
 def _row(photo: StoredPhoto, labels: LabelSet) -> PhotoRow:
     votes = tuple(Vote(v.user_id, labels[v.label_id].name, _iso(v.created_at))
                   for v in photo.votes)  # fmt: skip
-    label, confidence = _plurality([vote.label for vote in votes])
+    if photo.verdict is not None:
+        verdict = photo.verdict
+        label, confidence, settled = (
+            labels[verdict.label_id].name,
+            verdict.confidence,
+            verdict.settled,
+        )
+    else:
+        label, confidence = _plurality([vote.label for vote in votes])
+        settled = label is not None
     first = photo.prediction[0] if photo.prediction else None
     return PhotoRow(
         sample_id=photo.id, source="import" if photo.sender_id == IMPORT_USER else "telegram",
         file_id=photo.file_id, file_unique_id=photo.file_unique_id, chat_id=photo.chat_id,
         message_id=photo.message_id, sender_id=photo.sender_id,
         created_at=_iso(photo.created_at), votes=votes, label=label, confidence=confidence,
-        settled=label is not None, first_guess=labels[first.label_id].name if first else None,
+        settled=settled, first_guess=labels[first.label_id].name if first else None,
         first_guess_probability=first.probability if first else None,
         model_version=photo.model_version, embedding=photo.embedding,
     )  # fmt: skip

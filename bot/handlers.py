@@ -375,6 +375,26 @@ async def retire_label(update: Update, context: Context) -> None:
     await message.reply_text(f"Retired {label.name}: it is no longer offered or guessed.")
 
 
+@refusals_as_replies
+async def ban(update: Update, context: Context) -> None:
+    """/ban USER_ID and /unban USER_ID (admins): the person's votes stop (or start again)
+    counting, and the photos they voted on follow the consensus without (with) them."""
+    message = update.effective_message
+    banning = (message.text or "").lstrip("/").lower().startswith("ban")
+    photos = await desk_of(context).ban(message.from_user.id, _arguments(message), banning)
+    await message.reply_text(texts.banned(_arguments(message), banning, photos))
+
+
+async def forget_me(update: Update, context: Context) -> None:
+    """/forgetme: explains; /forgetme confirm deletes the person's votes, photos and data."""
+    message = update.effective_message
+    if _arguments(message).lower() != "confirm":
+        await message.reply_text(texts.FORGET_ASK)
+        return
+    await desk_of(context).forget(message.from_user.id)
+    await message.reply_text(texts.FORGOTTEN)
+
+
 SEND_LIMIT = 20 * 1024 * 1024  # bigger files stay on the server (bots may send up to 50 MB)
 SENT_FILES = ("labels.jsonl", "labels.csv")
 

@@ -157,6 +157,7 @@ class StoredPhoto:
     model_version: int
     created_at: float
     votes: tuple[StoredVote, ...]
+    verdict: Verdict | None  # None: no vote yet, or voted on before consensus was kept
 
 
 @dataclass(frozen=True)
@@ -582,8 +583,10 @@ class Store:
             async for row in cursor:
                 votes.setdefault(row[0], []).append(StoredVote(row[1], row[2], row[3]))
         async with self._db.execute(
-            "SELECT id, chat_id, photo_message_id, user_id, file_id, file_unique_id, embedding, "
-            "prediction, model_version, created_at FROM samples WHERE created_at >= ? ORDER BY id",
+            "SELECT id, chat_id, photo_message_id, samples.user_id, file_id, file_unique_id, "
+            "embedding, prediction, model_version, created_at, verdicts.label_id, confidence, "
+            "settled FROM samples LEFT JOIN verdicts ON verdicts.sample_id = samples.id "
+            "WHERE created_at >= ? ORDER BY id",
             (since,),
         ) as cursor:
             return [_stored_photo(row, votes.get(row[0], [])) async for row in cursor]
@@ -728,4 +731,5 @@ def _stored_photo(row: sqlite3.Row, votes: list[StoredVote]) -> StoredPhoto:
         file_unique_id=row[5], embedding=np.frombuffer(row[6], np.float16).astype(np.float32),
         prediction=_prediction(row[7]), model_version=row[8], created_at=row[9],
         votes=tuple(votes),
+        verdict=None if row[10] is None else Verdict(row[10], row[11], bool(row[12])),
     )  # fmt: skip

@@ -16,7 +16,7 @@ HELP = (
     "Send me a photo (or an image file). I reply with my best guesses; tap the right label, "
     "pick another one under “Other…”, propose a “New label”, or “Skip”. Every tap teaches me "
     "a little, and you can undo it for a few minutes.\n\n"
-    "Commands: /help, /labels"
+    "Commands: /help, /labels, /forgetme (delete your votes, photos and data)"
 )
 ADMIN_HELP = (
     "Admin commands:\n"
@@ -26,7 +26,8 @@ ADMIN_HELP = (
     "/labels — labels and example counts\n"
     "/stats — chart of examples per label and first-guess accuracy\n"
     "/model — model versions and rollback\n"
-    "/export — the labels as files"
+    "/export — the labels as files\n"
+    "/ban USER_ID, /unban USER_ID — stop or restore a contributor's votes counting"
 )
 OUR_FAULT = "Sorry, something went wrong on my side. Please try again."
 NOT_ADMIN = "Sorry, only the bot's admins can do that."
@@ -51,6 +52,22 @@ MEDIA_REFUSED = {
     "audio": "I can only label photos, not audio.",
     "document": "That file is not an image I can read. Please send a photo (JPEG, PNG or WebP).",
 }
+FORGET_ASK = (
+    "/forgetme deletes your votes, the photos you sent and everything this bot keeps about "
+    "you, and takes back all they taught the model. It cannot be undone. To go ahead, send: "
+    "/forgetme confirm"
+)
+FORGOTTEN = (
+    "Done: your votes, your photos and your data are deleted, and the model has unlearned them."
+)
+
+
+def banned(user: str, banning: bool, photos: int) -> str:
+    if banning:
+        return f"Banned {user}: their votes no longer count; {photos} photos were re-decided."
+    return f"Unbanned {user}: their votes count again; {photos} photos were re-decided."
+
+
 NO_EXPORTS = "Exports are not set up for this bot."
 
 

@@ -20,20 +20,23 @@ from helpers import (
     tap_label,
 )
 
-from bot.fake_telegram import FakeTelegram, user
+from bot.fake_telegram import FakeTelegram, group, user
+from bot.fake_telegram.server import BOT_USERNAME
 from labelbot.house import House
 from labelbot.settings import Settings
 
 pytestmark = pytest.mark.slow
 TOKEN = "123456:" + "E" * 35
 LABELS = ("astronaut", "chelsea", "coffee")
+TEAM, MENTION = group(), f"@{BOT_USERNAME}"
 PER_LABEL = 3
 
 
 @pytest.fixture(scope="module")
 def labeled(tmp_path_factory, backbone, photos):
-    """A data dir taught through the bot: three labels, three voted photos each (one vote per
-    photo), and one photo nobody voted on. Returns (fake Telegram, data dir)."""
+    """A data dir taught through the bot: three labels, three photos each that an admin
+    labeled (gold: each teaches with weight 1, as an import does), and one photo nobody voted
+    on. Returns (fake Telegram, data dir, the running bot)."""
     data = tmp_path_factory.mktemp("labeled") / "data"
     fake = FakeTelegram(token=TOKEN).start()
     running = start_bot(fake, data, backbone)
@@ -43,8 +46,9 @@ def labeled(tmp_path_factory, backbone, photos):
         for n in range(PER_LABEL):
             for k, name in enumerate(LABELS):
                 person = user(100 + 10 * n + k)
-                reply = send_photo(fake, person, photos[name][12 * n :, 7 * n :])
-                tap_label(fake, person, reply, name)
+                image = photos[name][12 * n :, 7 * n :]
+                reply = send_photo(fake, person, image, chat=TEAM, caption=MENTION)
+                tap_label(fake, ADMIN, reply, name)  # in the group, an admin labels it
         send_photo(fake, user(99), photos["coffee"][100:])  # never voted on
         fake.wait_for(lambda: running.application.bot_data.desk.snapshot.version >= 12)
         yield fake, data, running
