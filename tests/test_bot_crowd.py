@@ -1,0 +1,59 @@
+"""The crowd through the real bot over HTTP: consensus, bans and forgetting, end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, tap
+
+from bot.fake_telegram import BOT_USERNAME, group, user
+
+pytestmark = pytest.mark.slow
+TEAM = group()
+CAROL = user(4, "Carol")
+
+
+def model_matches_contributions(bot) -> list[tuple[int, int, float]]:
+    """Checks that the analytic head is the weighted ridge solution on the store's
+    contributions (what each photo teaches now); returns them."""
+    desk = desk_of(bot)
+    held = bot.run(desk.store.contributions())
+    learner = desk.service._model.learner
+    X = np.stack([bot.run(desk.store.sample(s)).embedding for s, _, _ in held])
+    y, w = np.array([h[1] for h in held]), np.array([h[2] for h in held])
+    features = learner._features()(X).astype(np.float64)
+    targets = np.eye(learner.n_classes_)[y]
+    gram = features.T @ (w[:, None] * features) + learner.alpha * np.eye(features.shape[1])
+    expected = np.linalg.solve(gram, features.T @ (w[:, None] * targets))
+    np.testing.assert_allclose(learner.coef_, expected, atol=1e-8)
+    return held
+
+
+def test_two_disagree_a_third_settles_a_ban_and_forgetting(fake, bot, photos):
+    for name in ("cat", "dog", "bird"):
+        say(fake, ADMIN, f"/addlabel {name}")
+    reply = send_photo(fake, ALICE, photos["chelsea"], TEAM, caption=f"@{BOT_USERNAME}")
+    sample = int(reply.button("New label")["callback_data"].split(":")[1])
+    store = desk_of(bot).store
+    for person, label in ((ALICE, 0), (BOB, 1)):  # Alice says cat, Bob says dog
+        assert tap(fake, person, reply, f"v:{sample}:{label}")["text"].startswith("Saved")
+    split = bot.run(store.verdict(sample))
+    assert not split.settled
+    assert tap(fake, CAROL, reply, f"v:{sample}:1")["text"] == "Saved: dog"  # Carol settles it
+    fake.wait_for(lambda: "Votes: dog 2" in reply.text)
+    settled = bot.run(store.verdict(sample))
+    assert settled.label_id == 1 and settled.settled and settled.confidence > split.confidence
+    assert [(s, label) for s, label, _ in model_matches_contributions(bot)] == [(sample, 1)]
+
+    assert "only the bot's admins" in say(fake, BOB, f"/ban {BOB['id']}").text
+    assert say(fake, ADMIN, f"/ban {BOB['id']}").text.startswith(f"Banned {BOB['id']}")
+    without_bob = bot.run(store.verdict(sample))
+    assert not without_bob.settled and without_bob.confidence < settled.confidence  # a tie again
+    model_matches_contributions(bot)
+
+    assert "cannot be undone" in say(fake, CAROL, "/forgetme").text
+    assert bot.run(store.rows_naming(CAROL["id"])) > 0
+    assert say(fake, CAROL, "/forgetme confirm").text.startswith("Done")
+    assert bot.run(store.rows_naming(CAROL["id"])) == 0
+    assert bot.run(store.verdict(sample)).label_id == 0  # Alice's cat is all that counts
+    model_matches_contributions(bot)
