@@ -46,6 +46,7 @@ Ask = Callable[[Sample], Awaitable[int]]  # sends a label-name prompt; returns t
 
 REESTIMATE_EVERY = 25  # votes between background re-estimates of voters' reliability
 REESTIMATE_TOLERANCE = 0.05  # a photo whose weight moves less keeps its contribution
+REFOLLOW_BATCH = 200  # photos re-decided per store transaction
 
 
 class DeskError(Exception):
@@ -337,9 +338,11 @@ class Desk:
         await self.store.save_reliabilities(self.reliability)
         before = await self.store.contributions()
         samples = sorted({sample for sample, _, _ in votes})
-        await self._applied(
-            await self.store.refollow(samples, self.crowd.decide, REESTIMATE_TOLERANCE)
-        )
+        for start in range(0, len(samples), REFOLLOW_BATCH):  # short transactions: votes go on
+            chunk = samples[start : start + REFOLLOW_BATCH]
+            await self._applied(
+                await self.store.refollow(chunk, self.crowd.decide, REESTIMATE_TOLERANCE)
+            )
         after = await self.store.contributions()
         return len({s for s, *_ in set(before) ^ set(after)})
 
