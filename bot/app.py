@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PUBLIC_COMMANDS = [BotCommand("start", "what this bot does"), BotCommand("help", "how to help"),
                    BotCommand("labels", "the labels and their examples"),
+                   BotCommand("review", "label a photo someone else sent"),
                    BotCommand("forgetme", "delete your votes, photos and data")]  # fmt: skip
 ADMIN_COMMANDS = [
     BotCommand("addlabel", "add a label: /addlabel NAME"),
@@ -107,6 +108,7 @@ def _add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("export", handlers.export))
     app.add_handler(CommandHandler(["ban", "unban"], handlers.ban))
     app.add_handler(CommandHandler("forgetme", handlers.forget_me))
+    app.add_handler(CommandHandler("review", handlers.review))
     app.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, handlers.on_photo))
     app.add_handler(MessageHandler(NOT_PHOTOS & filters.ChatType.PRIVATE, handlers.on_other_media))
     app.add_handler(

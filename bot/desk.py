@@ -9,8 +9,10 @@ anyone is told it happened.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
+import random
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from bot.export import read_rows, write_tables
 from bot.journal import Journal, JournalError
 from bot.store import (
     IMPORT_USER,
+    Candidate,
     EventKind,
     NewSample,
     Prediction,
@@ -41,6 +44,7 @@ from model_core.service import ModelService, Reading
 log = logging.getLogger(__name__)
 Acknowledge = Callable[[str], Awaitable[None]]  # answers a tap at once, before slower work
 Show = Callable[["GuessView"], Awaitable[int]]  # sends the guesses; returns the message id
+SendPhoto = Callable[[Sample], Awaitable[int]]  # re-sends a stored photo; returns its message id
 Ask = Callable[[Sample], Awaitable[int]]  # sends a label-name prompt; returns the message id
 
 
@@ -62,6 +66,7 @@ class Policy:
     undo_window: float = 300.0  # seconds during which a vote can be taken back
     unsure_below: float = 0.5  # a top guess less likely than this is shown as a doubt
     votes_to_settle: int = 2  # agreeing votes that settle a photo (an admin's vote settles it)
+    review_gold_share: float = 0.1  # of review photos, the share already settled by an admin
     photos_per_user: int = 4  # waiting or being read, per contributor (see bot.admission)
     photos_at_once: int = 64  # being read at once, across everyone
 
@@ -99,6 +104,7 @@ class GuessView:
     has_labels: bool
     sure: bool
     note: str | None = None
+    review: bool = False  # re-sent for someone else's vote: no label proposals from here
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,7 @@ class Desk:
     admission: Admission = field(init=False)
     reliability: dict[int, float] = field(default_factory=dict)  # estimated, per voter
     banned: frozenset[int] = frozenset()
+    review_draw: random.Random = field(default_factory=random.Random, repr=False)
     _votes_since_estimate: int = field(default=0, init=False)
     _reestimating: asyncio.Task | None = field(default=None, init=False)
 
@@ -319,6 +326,33 @@ class Desk:
         """Every active label, by name, for the "Other…" pages."""
         await self._bound_sample(tap, sample_id)
         return self._active_labels()
+
+    # ---- the review queue ------------------------------------------------------------------
+
+    async def review(self, user_id: int, chat_id: int, send: SendPhoto, show: Show) -> None:
+        """Sends this person the photo most worth their vote (see `pick_for_review`), with
+        the model's current guesses and the voting buttons; DeskError when there is none."""
+        admins = self.policy.admins
+        chosen = self._pick_for_review(await self.store.review_candidates(user_id, admins))
+        if chosen is None:
+            raise DeskError(texts.NOTHING_TO_REVIEW)
+        sample = await self.store.sample(chosen)
+        review_id = await self.store.add_review(sample.id, user_id, chat_id, await send(sample))
+        fresh = self.snapshot.predict(sample.embedding[None])[0]
+        view = self._view(dataclasses.replace(sample, prediction=_predictions(fresh)))
+        shown = await show(dataclasses.replace(view, review=True))
+        await self.store.set_review_message(review_id, shown)
+
+    def _pick_for_review(self, candidates: Sequence[Candidate]) -> int | None:
+        """Unsettled photos first, then disagreement, then the model's smallest margin; with
+        probability `review_gold_share` a photo an admin settled, to measure the voter."""
+        gold = [c for c in candidates if c.gold]
+        if gold and self.review_draw.random() < self.policy.review_gold_share:
+            return self.review_draw.choice(gold).sample_id
+        open_ = [c for c in candidates if not c.gold] or gold
+        if not open_:
+            return None
+        return min(open_, key=lambda c: (c.settled, -c.labels_named, c.margin)).sample_id
 
     # ---- the crowd -------------------------------------------------------------------------
 
@@ -569,7 +603,9 @@ class Desk:
 
     async def _after(self, tap: TapIn, sample: Sample, outcome: str, undoable: bool) -> AfterTap:
         tally = None if tap.private else await self._tally(sample)
-        return AfterTap(outcome, self._view(sample), tally, undoable)
+        review = (tap.chat_id, tap.message_id) != (sample.chat_id, sample.reply_message_id)
+        view = dataclasses.replace(self._view(sample), review=review)
+        return AfterTap(outcome, view, tally, undoable)
 
     async def _tally(self, sample: Sample) -> Tally:
         counts = await self.store.tally(sample.id)
@@ -593,9 +629,13 @@ class Desk:
             bound = tap.message_id == sample.reply_message_id
         else:
             bound = tap.quoted_message_id == sample.photo_message_id
-        if tap.chat_id != sample.chat_id or not bound:
-            raise DeskError(texts.WRONG_MESSAGE)
-        return sample
+        if tap.chat_id == sample.chat_id and bound:
+            return sample
+        if await self.store.is_review(
+            sample.id, tap.chat_id, tap.message_id, tap.quoted_message_id
+        ):
+            return sample
+        raise DeskError(texts.WRONG_MESSAGE)
 
     def _active_labels(self) -> list[Label]:
         return sorted(self.snapshot.labels.active, key=lambda label: label.name.casefold())

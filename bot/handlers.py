@@ -19,7 +19,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackContext, ExtBot
 
 from bot import keyboards, texts
@@ -141,7 +141,49 @@ def _guess_message(view: GuessView) -> tuple[str, InlineKeyboardMarkup]:
         text = texts.guesses(view.guesses, view.sure)
     if view.note is not None:
         text = f"{view.note}\n\n{text}"
-    return text, keyboards.guesses(view.sample.id, view.guesses, view.has_labels)
+    return text, keyboards.guesses(
+        view.sample.id, view.guesses, view.has_labels, proposals=not view.review
+    )
+
+
+# ---- the review queue --------------------------------------------------------------------------
+
+
+@refusals_as_replies
+async def review(update: Update, context: Context) -> None:
+    """/review: a photo someone else sent, for this person's vote (in a group: for anyone's)."""
+    message = update.effective_message
+    await send_review(
+        desk_of(context), context, message.from_user.id, message.chat_id, message.message_id
+    )
+
+
+async def send_review(
+    desk: Desk, context: Context, user_id: int, chat_id: int, asked: int | None = None
+) -> None:
+    """Re-sends the queue's next photo by its Telegram file id (photos are not stored here),
+    quoting the /review that `asked` for it, then the guesses and buttons quoting the photo."""
+    photo_messages: list[int] = []
+    quoting = None if asked is None else _quoting(asked)
+
+    async def send(sample: Sample) -> int:
+        try:
+            sent = await context.bot.send_photo(chat_id, sample.file_id, reply_parameters=quoting)
+        except BadRequest:  # it came as an image file: a document's id is no photo's
+            sent = await context.bot.send_document(
+                chat_id, sample.file_id, reply_parameters=quoting
+            )
+        photo_messages.append(sent.message_id)
+        return sent.message_id
+
+    async def show(view: GuessView) -> int:
+        text, markup = _guess_message(view)
+        sent = await context.bot.send_message(
+            chat_id, text, reply_markup=markup, reply_parameters=_quoting(photo_messages[-1])
+        )
+        return sent.message_id
+
+    await desk.review(user_id, chat_id, send, show)
 
 
 # ---- taps --------------------------------------------------------------------------------------
@@ -297,6 +339,12 @@ async def _rollback(desk: Desk, update: Update, context: Context, tap: Tap, answ
         )
 
 
+async def _next(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
+    chat = update.effective_chat
+    await send_review(desk, context, update.effective_user.id, chat.id)
+    return "Here is another photo."
+
+
 TAP_ACTIONS: dict[Action, TapAction] = {
     Action.VOTE: _vote,
     Action.SKIP: _skip,
@@ -309,6 +357,7 @@ TAP_ACTIONS: dict[Action, TapAction] = {
     Action.ROLLBACK: _rollback,
     Action.ROLLBACK_CONFIRM: _rollback,
     Action.ROLLBACK_CANCEL: _rollback,
+    Action.NEXT: _next,
 }
 
 

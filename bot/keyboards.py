@@ -31,6 +31,7 @@ class Action(StrEnum):
     ROLLBACK = "rb"
     ROLLBACK_CONFIRM = "rc"
     ROLLBACK_CANCEL = "rx"
+    NEXT = "nx"  # "Label another": the review queue's next photo (id 0)
 
 
 _TAP = re.compile(rf"^({'|'.join(Action)}):(\d{{1,12}})(?::(\d{{1,6}}))?$")
@@ -59,20 +60,21 @@ def _button(text: str, tap: Tap) -> InlineKeyboardButton:
     return InlineKeyboardButton(text, callback_data=tap.data())
 
 
-def guesses(sample_id: int, top: Sequence[Guess], has_labels: bool) -> InlineKeyboardMarkup:
-    """Confirm the top guess, the next guesses, the full list, a new label, skip."""
+def guesses(
+    sample_id: int, top: Sequence[Guess], has_labels: bool, proposals: bool = True
+) -> InlineKeyboardMarkup:
+    """Confirm the top guess, the next guesses, the full list, a new label, skip. A photo
+    re-sent for review offers no new label: a proposal belongs in the photo's own chat."""
     rows = []
     for rank, guess in enumerate(top):
         text = f"{'✅ ' if rank == 0 else ''}{guess.name} {guess.probability:.0%}"
         rows.append([_button(text, Tap(Action.VOTE, sample_id, guess.label_id))])
     if has_labels:
         rows.append([_button("Other…", Tap(Action.OTHER, sample_id, 0))])
-    rows.append(
-        [
-            _button("➕ New label", Tap(Action.NEW, sample_id)),
-            _button("Skip", Tap(Action.SKIP, sample_id)),
-        ]
-    )
+    last = [_button("Skip", Tap(Action.SKIP, sample_id))]
+    if proposals:
+        last.insert(0, _button("➕ New label", Tap(Action.NEW, sample_id)))
+    rows.append(last)
     return InlineKeyboardMarkup(rows)
 
 
@@ -91,14 +93,25 @@ def label_page(sample_id: int, labels: Sequence[Label], page: int) -> InlineKeyb
     return InlineKeyboardMarkup(rows)
 
 
+LABEL_ANOTHER = "➡️ Label another"
+
+
 def undo(sample_id: int, label: str = "↩️ Undo") -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[_button(label, Tap(Action.UNDO, sample_id))]])
+    """After a vote: take it back, or go on to the review queue's next photo."""
+    return InlineKeyboardMarkup(
+        [[_button(label, Tap(Action.UNDO, sample_id)), _button(LABEL_ANOTHER, Tap(Action.NEXT, 0))]]
+    )
 
 
 def with_undo(keyboard: InlineKeyboardMarkup, sample_id: int) -> InlineKeyboardMarkup:
     """A group's voting keyboard stays for the others; each voter may take theirs back."""
     rows = [list(row) for row in keyboard.inline_keyboard]
-    rows.append([_button("↩️ Undo my vote", Tap(Action.UNDO, sample_id))])
+    rows.append(
+        [
+            _button("↩️ Undo my vote", Tap(Action.UNDO, sample_id)),
+            _button(LABEL_ANOTHER, Tap(Action.NEXT, 0)),
+        ]
+    )
     return InlineKeyboardMarkup(rows)
 
 

@@ -75,6 +75,16 @@ MIGRATIONS = (  # append only: each entry moves the schema from version i to i +
         user_id INTEGER PRIMARY KEY, banned_by INTEGER, created_at REAL NOT NULL);
     CREATE INDEX votes_by_user ON votes(user_id);
     """,
+    # The review queue: photos re-sent to someone else for their vote, and the messages that
+    # carry their buttons; display names shown on the leaderboard unless hidden.
+    """
+    CREATE TABLE reviews (
+        id INTEGER PRIMARY KEY, sample_id INTEGER NOT NULL REFERENCES samples(id),
+        user_id INTEGER NOT NULL, chat_id INTEGER NOT NULL, photo_message_id INTEGER NOT NULL,
+        message_id INTEGER, created_at REAL NOT NULL);
+    CREATE INDEX reviews_by_message ON reviews(chat_id, message_id);
+    ALTER TABLE users ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 
@@ -158,6 +168,23 @@ class StoredPhoto:
     created_at: float
     votes: tuple[StoredVote, ...]
     verdict: Verdict | None  # None: no vote yet, or voted on before consensus was kept
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A photo the review queue could send, and what ranks it."""
+
+    sample_id: int
+    prediction: tuple[Prediction, ...]
+    settled: bool
+    gold: bool  # settled by an admin (or an import): its label is known
+    labels_named: int  # distinct labels its live votes name: more than one is disagreement
+
+    @property
+    def margin(self) -> float:
+        """How much surer the model is of its first guess than of its second."""
+        p = [guess.probability for guess in self.prediction] + [0.0, 0.0]
+        return p[0] - p[1]
 
 
 @dataclass(frozen=True)
@@ -419,6 +446,59 @@ class Store:
         ) as cursor:
             return [tuple(row) async for row in cursor]
 
+    # ---- the review queue --------------------------------------------------------------------
+
+    async def review_candidates(
+        self, user_id: int, gold: Iterable[int], limit: int = 2000
+    ) -> list[Candidate]:
+        """Recent photos from Telegram that this person neither sent nor voted on, with what
+        ranks them: their verdict, whether a `gold` voter (an admin) voted on them, how many
+        labels their votes name, and their stored guesses."""
+        gold = sorted(set(gold)) or [IMPORT_USER]
+        marks = ", ".join("?" * len(gold))
+        async with self._db.execute(
+            "SELECT s.id, s.prediction, v.settled, EXISTS (SELECT 1 FROM votes WHERE sample_id "
+            f"= s.id AND undone_at IS NULL AND user_id IN ({marks})), (SELECT COUNT(DISTINCT "
+            "label_id) FROM votes WHERE sample_id = s.id AND undone_at IS NULL AND label_id IS "
+            "NOT NULL) FROM samples s LEFT JOIN verdicts v ON v.sample_id = s.id "
+            "WHERE s.user_id NOT IN (?, ?) AND NOT EXISTS (SELECT 1 FROM votes WHERE "
+            "sample_id = s.id AND user_id = ?) ORDER BY s.id DESC LIMIT ?",
+            (*gold, user_id, IMPORT_USER, user_id, limit),
+        ) as cursor:
+            return [
+                Candidate(row[0], _prediction(row[1]), bool(row[2]), bool(row[3]), row[4])
+                async for row in cursor
+            ]
+
+    async def add_review(self, sample_id: int, user_id: int, chat_id: int, photo: int) -> int:
+        async with self._lock:
+            cursor = await self._db.execute(
+                "INSERT INTO reviews (sample_id, user_id, chat_id, photo_message_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?)",
+                (sample_id, user_id, chat_id, photo, time.time()),
+            )
+            await self._db.commit()
+            return cursor.lastrowid
+
+    async def set_review_message(self, review_id: int, message_id: int) -> None:
+        async with self._lock:
+            await self._db.execute(
+                "UPDATE reviews SET message_id = ? WHERE id = ?", (message_id, review_id)
+            )
+            await self._db.commit()
+
+    async def is_review(
+        self, sample_id: int, chat_id: int, message_id: int, quoted: int | None
+    ) -> bool:
+        """Whether the message carries this photo's buttons as a review (right after sending,
+        before its id is stored, the re-sent photo it quotes tells)."""
+        async with self._db.execute(
+            "SELECT 1 FROM reviews WHERE sample_id = ? AND chat_id = ? AND (message_id = ? OR "
+            "(message_id IS NULL AND photo_message_id = ?))",
+            (sample_id, chat_id, message_id, quoted),
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
     # ---- the crowd ---------------------------------------------------------------------------
 
     async def live_votes(self) -> list[tuple[int, int, int]]:
@@ -500,7 +580,7 @@ class Store:
         user id. Call once what their photos taught has been withdrawn and checkpointed."""
         async with self._lock:
             sent = "SELECT id FROM samples WHERE user_id = ?"
-            for table in ("votes", "verdicts", "contributions", "proposals"):
+            for table in ("votes", "verdicts", "contributions", "proposals", "reviews"):
                 await self._db.execute(
                     f"DELETE FROM {table} WHERE sample_id IN ({sent})", (user_id,)
                 )
@@ -508,6 +588,7 @@ class Store:
                                    f"({sent})", (user_id,))  # fmt: skip
             await self._db.execute("DELETE FROM samples WHERE user_id = ?", (user_id,))
             for table, column in (("votes", "user_id"), ("proposals", "user_id"),
+                                  ("reviews", "user_id"),
                                   ("reliability", "user_id"), ("bans", "user_id"),
                                   ("users", "id")):  # fmt: skip
                 await self._db.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
@@ -527,6 +608,7 @@ class Store:
                   "SELECT COUNT(*) FROM proposals WHERE user_id = ? OR decided_by = ?",
                   "SELECT COUNT(*) FROM reliability WHERE user_id = ?",
                   "SELECT COUNT(*) FROM bans WHERE user_id = ? OR banned_by = ?",
+                  "SELECT COUNT(*) FROM reviews WHERE user_id = ?",
                   "SELECT COUNT(*) FROM users WHERE id = ?")  # fmt: skip
         total = 0
         for query in checks:

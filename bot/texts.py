@@ -16,7 +16,8 @@ HELP = (
     "Send me a photo (or an image file). I reply with my best guesses; tap the right label, "
     "pick another one under “Other…”, propose a “New label”, or “Skip”. Every tap teaches me "
     "a little, and you can undo it for a few minutes.\n\n"
-    "Commands: /help, /labels, /forgetme (delete your votes, photos and data)"
+    "Commands: /help, /labels, /review (label photos others sent), /forgetme (delete your "
+    "votes, photos and data)"
 )
 ADMIN_HELP = (
     "Admin commands:\n"
@@ -52,6 +53,7 @@ MEDIA_REFUSED = {
     "audio": "I can only label photos, not audio.",
     "document": "That file is not an image I can read. Please send a photo (JPEG, PNG or WebP).",
 }
+NOTHING_TO_REVIEW = "Nothing to review right now: you have voted on every photo. Thank you!"
 FORGET_ASK = (
     "/forgetme deletes your votes, the photos you sent and everything this bot keeps about "
     "you, and takes back all they taught the model. It cannot be undone. To go ahead, send: "

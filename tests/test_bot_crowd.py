@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, tap
+from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, tap, tap_label
 
+from bot import keyboards, texts
 from bot.fake_telegram import BOT_USERNAME, group, user
 
 pytestmark = pytest.mark.slow
@@ -57,3 +58,42 @@ def test_two_disagree_a_third_settles_a_ban_and_forgetting(fake, bot, photos):
     assert bot.run(store.rows_naming(CAROL["id"])) == 0
     assert bot.run(store.verdict(sample)).label_id == 0  # Alice's cat is all that counts
     model_matches_contributions(bot)
+
+
+def test_review_sends_someone_elses_photo_and_label_another_goes_on(fake, bot, photos):
+    for name in ("cat", "coffee"):
+        say(fake, ADMIN, f"/addlabel {name}")
+    mine = send_photo(fake, ALICE, photos["chelsea"])  # Alice's own photos, in her chat
+    send_photo(fake, ALICE, photos["coffee"])
+    assert say(fake, ALICE, "/review").text == texts.NOTHING_TO_REVIEW  # never her own
+    photo = say(fake, BOB, "/review")  # Bob gets one of hers, re-sent by its file id
+    assert photo.photo
+    prompt = fake.wait_reply(photo.message_id, BOB["id"])
+    assert prompt.buttons()
+    assert not any("New label" in b["text"] for b in prompt.buttons())
+    sample = sample_of(prompt)
+    tap_label(fake, BOB, prompt, "cat")
+    fake.wait_for(lambda: prompt.text.startswith("Saved: cat"))
+    assert bot.run(desk_of(bot).store.verdict(sample)).label_id == 0
+    # Bob's vote settles nothing alone; the next photo is the other one, then none is left.
+    another = next(b for b in prompt.buttons() if b["text"] == keyboards.LABEL_ANOTHER)
+    assert tap(fake, BOB, prompt, another["callback_data"])["text"] == "Here is another photo."
+    second = fake.wait_for(lambda: [s for s in fake.messages_to(BOB["id"]) if s.buttons()
+                                    and s.message_id > prompt.message_id] or None)[0]  # fmt: skip
+    assert sample_of(second) != sample
+    tap_label(fake, BOB, second, "coffee")
+    fake.wait_for(lambda: second.text.startswith("Saved"))
+    more = next(b for b in second.buttons() if b["text"] == keyboards.LABEL_ANOTHER)
+    assert tap(fake, BOB, second, more["callback_data"])["text"] == texts.NOTHING_TO_REVIEW
+    # The review binds the photo's buttons to Bob's message too; Alice's own message keeps its
+    # own, and one photo's id on another photo's message is refused.
+    own = next(m for m in fake.messages_to(ALICE["id"]) if sample_of(m) == sample)
+    assert own is not mine  # among equals, the newest photo comes first
+    assert "does not belong" in tap(fake, ALICE, mine, f"v:{sample}:0")["text"]
+    assert "Saved" in tap(fake, ALICE, own, f"v:{sample}:0")["text"]
+
+
+def sample_of(message) -> int | None:
+    """The sample id a message's buttons carry, if it has any."""
+    buttons = message.buttons()
+    return int(buttons[0]["callback_data"].split(":")[1]) if buttons else None
