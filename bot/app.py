@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 PUBLIC_COMMANDS = [BotCommand("start", "what this bot does"), BotCommand("help", "how to help"),
                    BotCommand("labels", "the labels and their examples"),
                    BotCommand("review", "label a photo someone else sent"),
+                   BotCommand("me", "your votes and your standing"),
+                   BotCommand("top", "the most active contributors"),
+                   BotCommand("hideme", "leave the leaderboard (/showme to rejoin)"),
                    BotCommand("forgetme", "delete your votes, photos and data")]  # fmt: skip
 ADMIN_COMMANDS = [
     BotCommand("addlabel", "add a label: /addlabel NAME"),
@@ -41,6 +44,7 @@ ADMIN_COMMANDS = [
     BotCommand("stats", "chart of examples and first-guess accuracy"),
     BotCommand("model", "model versions and rollback"),
     BotCommand("export", "the labels as files (JSONL, CSV)"),
+    BotCommand("contributors", "every voter's record, likely spam flagged"),
     BotCommand("ban", "stop a contributor's votes counting: /ban USER_ID"),
     BotCommand("unban", "let them count again: /unban USER_ID"),
 ]
@@ -109,6 +113,10 @@ def _add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler(["ban", "unban"], handlers.ban))
     app.add_handler(CommandHandler("forgetme", handlers.forget_me))
     app.add_handler(CommandHandler("review", handlers.review))
+    app.add_handler(CommandHandler("me", handlers.me))
+    app.add_handler(CommandHandler("top", handlers.top))
+    app.add_handler(CommandHandler(["hideme", "showme"], handlers.hide_me))
+    app.add_handler(CommandHandler("contributors", handlers.contributors))
     app.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, handlers.on_photo))
     app.add_handler(MessageHandler(NOT_PHOTOS & filters.ChatType.PRIVATE, handlers.on_other_media))
     app.add_handler(

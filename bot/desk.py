@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bot import texts
 from bot.admission import Admission, SlowDown
-from bot.consensus import Crowd, estimate_reliability
+from bot.consensus import PRIOR_RELIABILITY, Crowd, estimate_reliability
 from bot.export import read_rows, write_tables
 from bot.journal import Journal, JournalError
 from bot.store import (
@@ -51,6 +51,7 @@ Ask = Callable[[Sample], Awaitable[int]]  # sends a label-name prompt; returns t
 REESTIMATE_EVERY = 25  # votes between background re-estimates of voters' reliability
 REESTIMATE_TOLERANCE = 0.05  # a photo whose weight moves less keeps its contribution
 REFOLLOW_BATCH = 200  # photos re-decided per store transaction
+SPAM_MIN_VOTES, SPAM_BELOW = 5, 0.3  # /contributors flags a voter this unreliable
 
 
 class DeskError(Exception):
@@ -82,6 +83,7 @@ class PhotoIn:
     file_unique_id: str
     file_size: int | None
     download: Callable[[], Awaitable[bytes]]
+    user_name: str = ""  # the display name, for the leaderboard
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class TapIn:
     message_id: int
     quoted_message_id: int | None
     private: bool
+    user_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,41 @@ class Decision:
     approved: bool
     announcement: str
     photo_message_id: int  # the announcement quotes the photo
+
+
+@dataclass(frozen=True)
+class Contributor:
+    """One person's record as a voter (see `bot.desk.Desk.contributors`)."""
+
+    user_id: int
+    name: str
+    votes: int
+    compared: int  # votes on photos others voted on too
+    agreed: int  # of those, votes for the photo's consensus label
+    gold_votes: int  # votes on photos an admin settled
+    gold_right: int
+    reliability: float
+    banned: bool
+    hidden: bool
+
+    @property
+    def agreement(self) -> float | None:
+        return self.agreed / self.compared if self.compared else None
+
+    @property
+    def gold_accuracy(self) -> float | None:
+        return self.gold_right / self.gold_votes if self.gold_votes else None
+
+    @property
+    def likely_spam(self) -> bool:
+        return self.votes >= SPAM_MIN_VOTES and self.reliability < SPAM_BELOW
+
+
+@dataclass(frozen=True)
+class Standing:
+    me: Contributor | None
+    rank: int | None  # by votes, among everyone who voted
+    of: int
 
 
 @dataclass(frozen=True)
@@ -280,6 +318,7 @@ class Desk:
         """Reads a photo (or recognises one seen before), stores it as a sample and shows the
         guesses; raises DeskError with the reason for an image that cannot be read, unless
         its sender has been told often enough lately (see `bot.admission`)."""
+        await self.store.touch_user(photo.user_id, photo.user_name)
         limit = self.service.intake_limits.max_bytes
         if photo.file_size is not None and photo.file_size > limit:
             return self._refuse(photo, texts.image_refused("too_large", limit))
@@ -354,6 +393,57 @@ class Desk:
             return None
         return min(open_, key=lambda c: (c.settled, -c.labels_named, c.margin)).sample_id
 
+    # ---- people ----------------------------------------------------------------------------
+
+    async def contributors(self, admin: int | None) -> list[Contributor]:
+        """Every voter's record, most votes first (admins only)."""
+        self._check_admin(admin)
+        return await self._contributors()
+
+    async def standing(self, user_id: int) -> Standing:
+        """This person's record and rank (`/me`)."""
+        everyone = await self._contributors()
+        rank = next((n for n, c in enumerate(everyone, start=1) if c.user_id == user_id), None)
+        me = everyone[rank - 1] if rank is not None else None
+        return Standing(me, rank, len(everyone))
+
+    async def leaderboard(self, size: int = 10) -> list[Contributor]:
+        """The most active voters who have not opted out (`/top`); the banned are left out."""
+        shown = [c for c in await self._contributors() if not c.hidden and not c.banned]
+        return shown[:size]
+
+    async def hide(self, user_id: int, hidden: bool) -> None:
+        await self.store.set_hidden(user_id, hidden)
+
+    async def _contributors(self) -> list[Contributor]:
+        votes = await self.store.live_votes()
+        verdicts = await self.store.verdicts()
+        people = await self.store.people()
+        gold = self.policy.admins | {IMPORT_USER}
+        gold_photos = {sample for sample, user, _ in votes if user in gold}
+        voters: dict[int, set[int]] = {}
+        for sample, user, _ in votes:
+            voters.setdefault(sample, set()).add(user)
+        tallies: dict[int, list[int]] = {}
+        for sample, user, label in votes:
+            if user in gold:
+                continue
+            t = tallies.setdefault(user, [0, 0, 0, 0, 0])
+            right = verdicts.get(sample) == label
+            shared = len(voters[sample]) > 1
+            t[0] += 1
+            t[1] += shared
+            t[2] += shared and right
+            t[3] += sample in gold_photos
+            t[4] += sample in gold_photos and right
+        rows = [
+            Contributor(user, people.get(user, ("", False))[0] or f"user {user}", *t,
+                        reliability=self.reliability.get(user, PRIOR_RELIABILITY),
+                        banned=user in self.banned, hidden=people.get(user, ("", False))[1])
+            for user, t in tallies.items()
+        ]  # fmt: skip
+        return sorted(rows, key=lambda c: (-c.votes, c.user_id))
+
     # ---- the crowd -------------------------------------------------------------------------
 
     async def load_crowd(self) -> None:
@@ -424,6 +514,7 @@ class Desk:
     ) -> AfterTap:
         sample = await self._bound_sample(tap, sample_id)
         label = self._votable(label_id)
+        await self.store.touch_user(tap.user_id, tap.user_name)
         event_id = await self._record_vote(sample, tap.user_id, label.id)
         await acknowledge(f"Saved: {label.name}")  # at once: the vote is on disk
         version = await self._applied(event_id)

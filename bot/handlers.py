@@ -127,6 +127,7 @@ def _photo_in(message: Message, context: Context, input_size: int) -> PhotoIn:
 
     return PhotoIn(
         chat_id=message.chat_id, message_id=message.message_id, user_id=message.from_user.id,
+        user_name=message.from_user.full_name,
         file_id=file.file_id, file_unique_id=file.file_unique_id, file_size=file.file_size,
         download=download,
     )  # fmt: skip
@@ -241,6 +242,7 @@ def _tap_in(update: Update) -> TapIn:
     quoted = message.reply_to_message
     return TapIn(
         user_id=update.effective_user.id, chat_id=message.chat.id, message_id=message.message_id,
+        user_name=update.effective_user.full_name,
         quoted_message_id=quoted.message_id if quoted else None,
         private=message.chat.type == ChatType.PRIVATE,
     )  # fmt: skip
@@ -422,6 +424,35 @@ async def retire_label(update: Update, context: Context) -> None:
     message = update.effective_message
     label = await desk_of(context).retire_label(message.from_user.id, _arguments(message))
     await message.reply_text(f"Retired {label.name}: it is no longer offered or guessed.")
+
+
+async def me(update: Update, context: Context) -> None:
+    """/me: your votes, how often you agree with the crowd, your standing."""
+    message = update.effective_message
+    await message.reply_text(texts.standing(await desk_of(context).standing(message.from_user.id)))
+
+
+async def top(update: Update, context: Context) -> None:
+    """/top: the most active contributors (display names only; /hideme opts out)."""
+    await update.effective_message.reply_text(
+        texts.leaderboard(await desk_of(context).leaderboard())
+    )
+
+
+async def hide_me(update: Update, context: Context) -> None:
+    """/hideme (and /showme): leave (or rejoin) the leaderboard."""
+    message = update.effective_message
+    hiding = (message.text or "").lstrip("/").lower().startswith("hide")
+    await desk_of(context).hide(message.from_user.id, hiding)
+    await message.reply_text(texts.HIDDEN if hiding else texts.SHOWN)
+
+
+@refusals_as_replies
+async def contributors(update: Update, context: Context) -> None:
+    """/contributors (admins): every voter's record, with likely spam flagged."""
+    message = update.effective_message
+    rows = await desk_of(context).contributors(message.from_user.id)
+    await message.reply_text(texts.contributors(rows))
 
 
 @refusals_as_replies

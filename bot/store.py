@@ -446,6 +446,39 @@ class Store:
         ) as cursor:
             return [tuple(row) async for row in cursor]
 
+    # ---- people ------------------------------------------------------------------------------
+
+    async def touch_user(self, user_id: int, name: str) -> None:
+        """Remembers a person's display name (for the leaderboard) and when they were seen."""
+        now = time.time()
+        async with self._lock:
+            await self._db.execute(
+                "INSERT INTO users (id, name, first_seen, last_seen) VALUES (?, ?, ?, ?) ON "
+                "CONFLICT(id) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen",
+                (user_id, name, now, now),
+            )
+            await self._db.commit()
+
+    async def people(self) -> dict[int, tuple[str, bool]]:
+        """Display name and whether they hide from the leaderboard, by user id."""
+        async with self._db.execute("SELECT id, name, hidden FROM users") as cursor:
+            return {row[0]: (row[1], bool(row[2])) async for row in cursor}
+
+    async def set_hidden(self, user_id: int, hidden: bool) -> None:
+        now = time.time()
+        async with self._lock:
+            await self._db.execute(
+                "INSERT INTO users (id, name, first_seen, last_seen, hidden) VALUES "
+                "(?, '', ?, ?, ?) ON CONFLICT(id) DO UPDATE SET hidden = excluded.hidden",
+                (user_id, now, now, int(hidden)),
+            )
+            await self._db.commit()
+
+    async def verdicts(self) -> dict[int, int]:
+        """Each decided photo's consensus label id, by sample id."""
+        async with self._db.execute("SELECT sample_id, label_id FROM verdicts") as cursor:
+            return {row[0]: row[1] async for row in cursor}
+
     # ---- the review queue --------------------------------------------------------------------
 
     async def review_candidates(

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 from model_core.model import Guess
 
 if TYPE_CHECKING:
-    from bot.desk import LabelCount, ModelReport, Tally
+    from bot.desk import Contributor, LabelCount, ModelReport, Standing, Tally
 
 HELP = (
     "Hi! I learn to recognise photos from your answers.\n\n"
     "Send me a photo (or an image file). I reply with my best guesses; tap the right label, "
     "pick another one under “Other…”, propose a “New label”, or “Skip”. Every tap teaches me "
     "a little, and you can undo it for a few minutes.\n\n"
-    "Commands: /help, /labels, /review (label photos others sent), /forgetme (delete your "
-    "votes, photos and data)"
+    "Commands: /help, /labels, /review (label photos others sent), /me, /top, /hideme, "
+    "/forgetme (delete your votes, photos and data)"
 )
 ADMIN_HELP = (
     "Admin commands:\n"
@@ -28,6 +28,7 @@ ADMIN_HELP = (
     "/stats — chart of examples per label and first-guess accuracy\n"
     "/model — model versions and rollback\n"
     "/export — the labels as files\n"
+    "/contributors — every voter's record\n"
     "/ban USER_ID, /unban USER_ID — stop or restore a contributor's votes counting"
 )
 OUR_FAULT = "Sorry, something went wrong on my side. Please try again."
@@ -53,6 +54,54 @@ MEDIA_REFUSED = {
     "audio": "I can only label photos, not audio.",
     "document": "That file is not an image I can read. Please send a photo (JPEG, PNG or WebP).",
 }
+HIDDEN = "You no longer appear on /top. Send /showme to appear again."
+SHOWN = "You appear on /top again."
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def standing(s: Standing) -> str:
+    if s.me is None:
+        return "You have not voted yet. Send a photo, or /review to label someone else's."
+    me = s.me
+    lines = [
+        f"Your votes: {me.votes} (#{s.rank} of {s.of} contributors).",
+        f"Agreement with the crowd: {_share(me.agreement)} of {me.compared} votes on photos "
+        "others voted on too.",
+    ]
+    if me.gold_votes:
+        lines.append(f"On photos an admin settled: {_share(me.gold_accuracy)} right.")
+    lines.append(f"Your votes count with a reliability of {me.reliability:.0%}.")
+    return "\n".join(lines)
+
+
+def leaderboard(rows: Sequence[Contributor]) -> str:
+    if not rows:
+        return "No votes yet. Be the first: send a photo, or /review."
+    lines = ["Top contributors:"]
+    lines += [f"{n}. {c.name} — {c.votes} votes" for n, c in enumerate(rows, start=1)]
+    lines.append("\n(/hideme leaves this list.)")
+    return "\n".join(lines)
+
+
+def contributors(rows: Sequence[Contributor]) -> str:
+    if not rows:
+        return "No contributor has voted yet."
+    lines = ["id · name · votes · agreement · gold · reliability"]
+    for c in rows[:50]:
+        flags = " ⚠️ likely spam" if c.likely_spam else ""
+        flags += " (banned)" if c.banned else ""
+        lines.append(
+            f"{c.user_id} · {c.name} · {c.votes} · {_share(c.agreement)} · "
+            f"{_share(c.gold_accuracy)} · {c.reliability:.0%}{flags}"
+        )
+    if len(rows) > 50:
+        lines.append(f"… and {len(rows) - 50} more (labelbot export data has every vote).")
+    return "\n".join(lines)
+
+
 NOTHING_TO_REVIEW = "Nothing to review right now: you have voted on every photo. Thank you!"
 FORGET_ASK = (
     "/forgetme deletes your votes, the photos you sent and everything this bot keeps about "

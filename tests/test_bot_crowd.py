@@ -92,6 +92,15 @@ def test_review_sends_someone_elses_photo_and_label_another_goes_on(fake, bot, p
     assert "does not belong" in tap(fake, ALICE, mine, f"v:{sample}:0")["text"]
     assert "Saved" in tap(fake, ALICE, own, f"v:{sample}:0")["text"]
 
+    # People: their standing, the leaderboard (by display name, with an opt-out), and the
+    # admins' view of every contributor.
+    assert say(fake, BOB, "/me").text.startswith("Your votes: 2 (#1 of 2 contributors)")
+    assert "1. Bob — 2 votes" in say(fake, ALICE, "/top").text
+    assert say(fake, BOB, "/hideme").text == texts.HIDDEN
+    assert "Bob" not in say(fake, ALICE, "/top").text
+    assert "only the bot's admins" in say(fake, BOB, "/contributors").text
+    assert f"{BOB['id']} · Bob · 2 ·" in say(fake, ADMIN, "/contributors").text
+
 
 def sample_of(message) -> int | None:
     """The sample id a message's buttons carry, if it has any."""

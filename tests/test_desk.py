@@ -343,3 +343,29 @@ async def test_reliabilities_are_reestimated_and_the_model_follows(house):
     assert desk.reliability[careful] > 0.8 and desk.reliability[adversary] < 0.3
     assert await desk.store.reliabilities() == desk.reliability
     await assert_model_holds_the_contributions(desk)
+
+
+async def test_people_see_their_standing_the_leaderboard_and_admins_the_contributors(house):
+    desk = await open_desk(house)
+    cat, dog, _ = [await desk.add_label(ADMIN, name) for name in ("cat", "dog", "bird")]
+    for n in range(1, 5):
+        tap, sample_id = await photo(desk, n, chat=-5, sender=99)
+        voters = [(ALICE, "Alice", cat), (BOB, "Bob", cat if n < 4 else dog)]
+        if n == 1:
+            voters.append((ADMIN, "Ada", cat))  # gold: an admin settled photo 1
+        for user, name, label in voters:
+            by = dataclasses.replace(tap, user_id=user, user_name=name)
+            await desk.vote(by, sample_id, label.id, accept)
+    alice = (await desk.standing(ALICE)).me
+    assert (alice.votes, alice.compared, alice.agreed) == (4, 4, 4)
+    assert (alice.gold_votes, alice.gold_right) == (1, 1) and alice.gold_accuracy == 1.0
+    bob = await desk.standing(BOB)
+    assert bob.me.agreement < 1 and bob.of == 2 and bob.rank in (1, 2)
+    assert (await desk.standing(77)).me is None
+    assert [c.name for c in await desk.leaderboard()] == ["Alice", "Bob"]  # admins not ranked
+    await desk.hide(BOB, True)
+    assert [c.name for c in await desk.leaderboard()] == ["Alice"]
+    with pytest.raises(DeskError, match="admins"):
+        await desk.contributors(ALICE)
+    rows = await desk.contributors(ADMIN)
+    assert {c.user_id for c in rows} == {ALICE, BOB} and not any(c.likely_spam for c in rows)
