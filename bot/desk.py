@@ -21,7 +21,6 @@ from pathlib import Path
 
 from bot import texts
 from bot.admission import Admission, SlowDown
-from bot.consensus import PRIOR_RELIABILITY, Crowd, estimate_reliability
 from bot.export import read_rows, write_tables
 from bot.journal import Journal, JournalError
 from bot.store import (
@@ -36,6 +35,7 @@ from bot.store import (
     Store,
     VoteRefused,
 )
+from model_core.consensus import PRIOR_RELIABILITY, Crowd, estimate_reliability
 from model_core.intake import ImageError
 from model_core.labels import Label, LabelError, normalize_label_name
 from model_core.model import Guess, ModelSnapshot
@@ -257,7 +257,7 @@ class Desk:
 
     @property
     def crowd(self) -> Crowd:
-        """How votes are weighed now: admins and imports are gold (see `bot.consensus`)."""
+        """How votes are weighed now: admins and imports are gold (see `model_core.consensus`)."""
         return Crowd(
             labels=max(len(self.snapshot.labels.active), 2),
             reliability=self.reliability,

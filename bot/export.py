@@ -6,7 +6,7 @@ what the model guessed first. Photos are not kept by labelbot (Telegram keeps th
 images are fetched again by `file_id` through a `Fetch` callable the caller supplies; a photo
 taught by `labelbot import` is copied from the path it was imported from.
 
-A photo's label is its crowd consensus (`bot.consensus`): the label, its posterior
+A photo's label is its crowd consensus (`model_core.consensus`): the label, its posterior
 probability as the confidence, and whether enough voters agree for it to be settled. A photo
 voted on before consensus was kept, and not since, falls back to the plurality of its votes
 (settled when one label has more votes than any other; confidence its share).

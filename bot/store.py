@@ -23,7 +23,7 @@ from pathlib import Path
 import aiosqlite
 import numpy as np
 
-from bot.consensus import Ballot, Verdict
+from model_core.consensus import Ballot, Verdict
 from model_core.labels import Label, LabelSet
 
 MIGRATIONS = (  # append only: each entry moves the schema from version i to i + 1
@@ -90,7 +90,7 @@ MIGRATIONS = (  # append only: each entry moves the schema from version i to i +
 
 IMPORT_USER = 0  # `labelbot import` votes as this user id; Telegram never uses 0
 Decide = Callable[[list[Ballot]], Verdict | None]
-"""A photo's verdict from its live votes, in vote order (see `bot.consensus.Crowd.decide`)."""
+"""A photo's verdict from its live votes in vote order (`model_core.consensus.Crowd.decide`)."""
 
 
 class VoteRefused(Exception):

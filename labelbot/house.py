@@ -164,6 +164,7 @@ class House:
             photos_per_user=self.settings.photos_per_user,
             photos_at_once=self.settings.photos_at_once,
             votes_to_settle=self.settings.votes_to_settle,
+            review_gold_share=self.settings.review_gold_share,
         )
         self._desk = Desk(policy, store, service, journal, exports=self.data.exports)
         await self._desk.load_crowd()

@@ -36,6 +36,7 @@ VARIABLES = (  # every setting labelbot reads; .env.example and the README docum
     "LABELBOT_PHOTOS_PER_USER",
     "LABELBOT_PHOTOS_AT_ONCE",
     "LABELBOT_VOTES_TO_SETTLE",
+    "LABELBOT_REVIEW_GOLD_SHARE",
 )
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
@@ -86,6 +87,7 @@ class Settings:
     photos_per_user: int = 4
     photos_at_once: int = 64
     votes_to_settle: int = 2
+    review_gold_share: float = 0.1
 
     @classmethod
     def from_env(
@@ -116,6 +118,9 @@ class Settings:
             log_file=_parse_log_file(get("LABELBOT_LOG_FILE")),
             photos_per_user=_parse_count(
                 "LABELBOT_PHOTOS_PER_USER", get("LABELBOT_PHOTOS_PER_USER"), 4
+            ),
+            review_gold_share=_parse_share(
+                "LABELBOT_REVIEW_GOLD_SHARE", get("LABELBOT_REVIEW_GOLD_SHARE"), 0.1
             ),
             votes_to_settle=_parse_count(
                 "LABELBOT_VOTES_TO_SETTLE", get("LABELBOT_VOTES_TO_SETTLE"), 2
@@ -249,3 +254,15 @@ def _parse_count(key: str, raw: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise SettingsError(f"{key} must be a whole number of at least 1; got {raw!r}")
     return int(raw)
+
+
+def _parse_share(key: str, raw: str, default: float) -> float:
+    if not raw:
+        return default
+    try:
+        share = float(raw)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise SettingsError(f"{key} must be a number from 0 to 1; got {raw!r}")
+    return share

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from bot.consensus import Ballot, Crowd, Verdict, estimate_reliability, log_odds
+from model_core.consensus import Ballot, Crowd, Verdict, estimate_reliability, log_odds
 
 
 def simulated_crowd(photos: int, votes_per_photo: int, labels: int = 10, seed: int = 0):

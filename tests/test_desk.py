@@ -9,12 +9,12 @@ import os
 import numpy as np
 import pytest
 
-from bot.consensus import Verdict
 from bot.desk import Desk, DeskError, Imported, TapIn
 from bot.store import NewSample, Prediction, ProposalState
 from labelbot.house import House
 from labelbot.settings import Settings
 from labelbot.writer_lock import DataDirBusy
+from model_core.consensus import Verdict
 from model_core.service import Reading
 
 ADMIN, ALICE, BOB = 1, 2, 3
