@@ -147,3 +147,19 @@ def test_flood_bench_measures_honest_waits_with_and_without_a_flood(backbone):
     assert figures["calm"]["hostile_sent"] == 0 and figures["flood"]["hostile_sent"] > 0
     assert figures["flood"]["hostile_replies"] > 0  # told or refused, never silence only
     assert "| flood | 6/6 |" in flood_table(figures)
+
+
+def test_crowd_bench_compares_policies_on_real_embeddings(fashion):
+    from benchmarks.crowd import crowd_table, measure_crowd
+    from benchmarks.protocol import Split
+    from model_core.datasets import FASHION_MNIST_LABELS
+
+    X, y, T, ty = fashion
+    figures = measure_crowd(Split(X, y, T, ty, list(FASHION_MNIST_LABELS)), (1, 3))["crowd"]
+    assert set(figures["by_votes"]) == {"1", "3"}
+    ours, majority = figures["ours"], figures["majority"]  # the 3-vote figures
+    assert ours["label_accuracy"] > majority["label_accuracy"]
+    assert ours["final_accuracy"] >= figures["every-vote"]["final_accuracy"]
+    assert figures["clean"]["final_accuracy"] >= ours["final_accuracy"] - 0.02
+    table = crowd_table({"crowd": figures})
+    assert "| 3 | ours |" in table and "| – | clean labels | 1.000 |" in table

@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--contributors", type=int, default=50, help="--flood: honest contributors (50)"
     )
+    parser.add_argument(
+        "--crowd",
+        action="store_true",
+        help="simulate a noisy crowd voting on the data: every-vote, majority and consensus",
+    )
     parser.add_argument("--requests", type=int, default=512, help="--latency: requests (512)")
     parser.add_argument(
         "--in-flight",
@@ -75,8 +80,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     learners = tuple(name.strip() for name in args.learners.split(",") if name.strip())
     in_flight = _counts(args.in_flight)
-    if args.latency and args.flood:
-        raise CommandError("choose one of --latency and --flood")
+    if args.latency + args.flood + args.crowd > 1:
+        raise CommandError("choose one of --latency, --flood and --crowd")
     if args.requests < 1 or args.contributors < 1 or not in_flight:
         raise CommandError(
             "--requests, --contributors and every --in-flight count must be at least 1"
@@ -90,6 +95,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return _latency(args, in_flight, house)
         if args.flood:
             return _flood(args, house)
+        if args.crowd:
+            return _crowd(args, options, house)
         return _accuracy(args, options, house)
     except (BenchError, DatasetError) as error:
         raise CommandError(str(error)) from error
@@ -128,6 +135,19 @@ def _flood(args: argparse.Namespace, house: House) -> int:
 
     figures = measure_flood(house.settings, house.backbone(), args.data, args.contributors, 4, bar)
     return _report(figures, flood_table(figures), args.out)
+
+
+def _crowd(args: argparse.Namespace, options, house: House) -> int:
+    from benchmarks.crowd import crowd_table, measure_crowd
+    from benchmarks.data import EmbeddingCache
+    from benchmarks.run import load_split
+
+    cache = EmbeddingCache(house.data.bench_cache, house.settings.backbone)
+    split, name = load_split(options, house.embedder(), cache, bar)
+    figures = measure_crowd(split) | {"data": name}
+    return _report(
+        figures, f"{name}: {len(split.names)} labels\n\n{crowd_table(figures)}", args.out
+    )
 
 
 def _report(figures: dict, table: str, out: Path | None) -> int:

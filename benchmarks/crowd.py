@@ -1,0 +1,144 @@
+"""`labelbot bench --crowd`: a simulated crowd labels a real data set; what reaches the model?
+
+Contributors of three kinds vote on the training photos: careful ones (right 95% of the time),
+random ones (any label) and adversaries (always one fixed wrong label). Each photo gets 1, 2
+or 3 votes from distinct contributors, as the review queue hands photos to people who have not
+voted on them. Then each aggregation policy turns the votes into what the `analytic` head
+learns, and the head is tested on the held-out photos:
+
+- `every-vote`: each vote trains the photo with its label (what the bot did before consensus);
+- `majority`: each photo once, with its most-voted label (ties: no label);
+- `ours`: the bot's consensus (`model_core.consensus`): reliabilities estimated by EM over all
+  votes, each photo once with its verdict's label, weighted by its confidence;
+- `clean`: each photo once with its true label, the bound a crowd can reach.
+
+The analytic head is exact in any order, so training order does not matter and one pass over
+the photos is the model the bot would hold.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchmarks.protocol import Split
+from model_core.consensus import Ballot, Crowd, estimate_reliability
+from model_core.learners.analytic import AnalyticLearner
+
+POLICIES = ("every-vote", "majority", "ours")
+
+
+@dataclass(frozen=True)
+class CrowdMix:
+    """Who votes: shares of careful, random and adversarial contributors."""
+
+    contributors: int = 20
+    careful: float = 0.7
+    random: float = 0.2  # the rest are adversaries
+    careful_accuracy: float = 0.95
+
+    def kinds(self) -> list[str]:
+        careful = round(self.contributors * self.careful)
+        random = round(self.contributors * self.random)
+        adversaries = self.contributors - careful - random
+        return ["careful"] * careful + ["random"] * random + ["adversary"] * adversaries
+
+
+def simulate_votes(
+    y: np.ndarray, labels: int, votes_per_photo: int, mix: CrowdMix, seed: int = 0
+) -> list[tuple[int, int, int]]:
+    """(photo, contributor, label) votes on photos whose true labels are `y`."""
+    rng = np.random.default_rng(seed)
+    kinds = mix.kinds()
+    fixed_wrong = rng.integers(labels, size=len(kinds))  # each adversary's one label
+    votes = []
+    for photo, truth in enumerate(y):
+        for person in rng.choice(len(kinds), votes_per_photo, replace=False):
+            kind = kinds[person]
+            if kind == "careful":
+                right = rng.random() < mix.careful_accuracy
+                label = int(truth) if right else int(rng.integers(labels))
+            elif kind == "random":
+                label = int(rng.integers(labels))
+            else:
+                label = int(fixed_wrong[person])
+            votes.append((photo, int(person), label))
+    return votes
+
+
+def aggregate(policy: str, votes, photos: int, labels: int) -> list[tuple[int, int, float]]:
+    """(photo, label, weight) to train, as `policy` turns the votes into training samples."""
+    if policy == "every-vote":
+        return [(photo, label, 1.0) for photo, _, label in votes]
+    by_photo: dict[int, list[Ballot]] = {}
+    for photo, person, label in votes:
+        by_photo.setdefault(photo, []).append(Ballot(person, label))
+    if policy == "majority":
+        taught = []
+        for photo, ballots in by_photo.items():
+            ranked = Counter(b.label_id for b in ballots).most_common(2)
+            if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+                taught.append((photo, ranked[0][0], 1.0))
+        return taught
+    crowd = Crowd(labels=labels, reliability=estimate_reliability(votes, labels))
+    decided = ((photo, crowd.decide(ballots)) for photo, ballots in by_photo.items())
+    return [(photo, v.label_id, v.confidence) for photo, v in decided if v is not None]
+
+
+def final_accuracy(split: Split, taught: list[tuple[int, int, float]]) -> float:
+    """The analytic head trained on `taught`, tested on the held-out photos."""
+    learner = AnalyticLearner().add_classes(len(split.names))
+    for photo, label, weight in taught:
+        learner.partial_fit(split.X[photo][None], [label], weight)
+    return float(np.mean(learner.predict(split.T) == split.ty))
+
+
+def label_accuracy(split: Split, taught: list[tuple[int, int, float]]) -> float:
+    """The share of training photos whose label (one per photo) is right; none is wrong."""
+    right = {photo for photo, label, _ in taught if label == split.y[photo]}
+    return len(right) / len(split.y)
+
+
+def measure_crowd(
+    split: Split, votes_per_photo: tuple[int, ...] = (1, 2, 3), mix: CrowdMix = CrowdMix()
+) -> dict:
+    """Label and final accuracy of each policy at each number of votes, and the clean bound."""
+    labels = len(split.names)
+    clean = [(photo, int(label), 1.0) for photo, label in enumerate(split.y)]
+    figures = {"clean": {"final_accuracy": final_accuracy(split, clean)}, "by_votes": {}}
+    for k in votes_per_photo:
+        votes = simulate_votes(split.y, labels, k, mix)
+        row = {}
+        for policy in POLICIES:
+            taught = aggregate(policy, votes, len(split.y), labels)
+            row[policy] = {
+                "final_accuracy": final_accuracy(split, taught),
+                # every-vote teaches several labels per photo: no single label to score
+                "label_accuracy": None if policy == "every-vote" else label_accuracy(split, taught),
+            }
+        figures["by_votes"][str(k)] = row
+    default = str(max(votes_per_photo))
+    figures |= {policy: figures["by_votes"][default][policy] for policy in POLICIES}
+    figures["mix"] = {"contributors": mix.contributors, "careful": mix.careful,
+                      "random": mix.random, "careful_accuracy": mix.careful_accuracy}  # fmt: skip
+    return {"crowd": figures}
+
+
+def crowd_table(figures: dict) -> str:
+    crowd = figures["crowd"]
+    rows = [
+        "| votes per photo | policy | label accuracy | final accuracy | ÷ clean |",
+        "|---|---|---|---|---|",
+    ]
+    clean = crowd["clean"]["final_accuracy"]
+    for k, by_policy in crowd["by_votes"].items():
+        for policy, f in by_policy.items():
+            labels = "–" if f["label_accuracy"] is None else f"{f['label_accuracy']:.3f}"
+            rows.append(
+                f"| {k} | {policy} | {labels} | {f['final_accuracy']:.3f} | "
+                f"{f['final_accuracy'] / clean:.3f} |"
+            )
+    rows.append(f"| – | clean labels | 1.000 | {clean:.3f} | 1.000 |")
+    return "\n".join(rows)
