@@ -25,7 +25,8 @@ import numpy as np
 
 from benchmarks.protocol import Split
 from model_core.consensus import Ballot, Crowd, estimate_reliability
-from model_core.learners.analytic import AnalyticLearner
+from model_core.learners.analytic import AnalyticLearner, limit_blas_threads
+from model_core.progress import Progress, ProgressFactory, no_progress
 
 POLICIES = ("every-vote", "majority", "ours")
 
@@ -87,11 +88,15 @@ def aggregate(policy: str, votes, photos: int, labels: int) -> list[tuple[int, i
     return [(photo, v.label_id, v.confidence) for photo, v in decided if v is not None]
 
 
-def final_accuracy(split: Split, taught: list[tuple[int, int, float]]) -> float:
-    """The analytic head trained on `taught`, tested on the held-out photos."""
+def final_accuracy(
+    split: Split, taught: list[tuple[int, int, float]], done: Progress = lambda n: None
+) -> float:
+    """The analytic head trained on `taught`, one sample at a time as in the bot, tested on
+    the held-out photos."""
     learner = AnalyticLearner().add_classes(len(split.names))
     for photo, label, weight in taught:
         learner.partial_fit(split.X[photo][None], [label], weight)
+        done(1)
     return float(np.mean(learner.predict(split.T) == split.ty))
 
 
@@ -102,19 +107,25 @@ def label_accuracy(split: Split, taught: list[tuple[int, int, float]]) -> float:
 
 
 def measure_crowd(
-    split: Split, votes_per_photo: tuple[int, ...] = (1, 2, 3), mix: CrowdMix = CrowdMix()
+    split: Split,
+    votes_per_photo: tuple[int, ...] = (1, 2, 3),
+    mix: CrowdMix = CrowdMix(),
+    progress: ProgressFactory = no_progress,
 ) -> dict:
     """Label and final accuracy of each policy at each number of votes, and the clean bound."""
+    limit_blas_threads()
     labels = len(split.names)
     clean = [(photo, int(label), 1.0) for photo, label in enumerate(split.y)]
-    figures = {"clean": {"final_accuracy": final_accuracy(split, clean)}, "by_votes": {}}
+    done = progress("clean labels", len(clean))
+    figures = {"clean": {"final_accuracy": final_accuracy(split, clean, done)}, "by_votes": {}}
     for k in votes_per_photo:
         votes = simulate_votes(split.y, labels, k, mix)
         row = {}
         for policy in POLICIES:
             taught = aggregate(policy, votes, len(split.y), labels)
+            done = progress(f"{k} votes a photo, {policy}", len(taught))
             row[policy] = {
-                "final_accuracy": final_accuracy(split, taught),
+                "final_accuracy": final_accuracy(split, taught, done),
                 # every-vote teaches several labels per photo: no single label to score
                 "label_accuracy": None if policy == "every-vote" else label_accuracy(split, taught),
             }

@@ -144,7 +144,7 @@ def _crowd(args: argparse.Namespace, options, house: House) -> int:
 
     cache = EmbeddingCache(house.data.bench_cache, house.settings.backbone)
     split, name = load_split(options, house.embedder(), cache, bar)
-    figures = measure_crowd(split) | {"data": name}
+    figures = measure_crowd(split, progress=bar) | {"data": name}
     return _report(
         figures, f"{name}: {len(split.names)} labels\n\n{crowd_table(figures)}", args.out
     )
