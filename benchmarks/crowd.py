@@ -18,6 +18,7 @@ the photos is the model the bot would hold.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -130,11 +131,39 @@ def measure_crowd(
                 "label_accuracy": None if policy == "every-vote" else label_accuracy(split, taught),
             }
         figures["by_votes"][str(k)] = row
+    figures |= costs(split, mix)
     default = str(max(votes_per_photo))
     figures |= {policy: figures["by_votes"][default][policy] for policy in POLICIES}
     figures["mix"] = {"contributors": mix.contributors, "careful": mix.careful,
                       "random": mix.random, "careful_accuracy": mix.careful_accuracy}  # fmt: skip
     return {"crowd": figures}
+
+
+def costs(split: Split, mix: CrowdMix, updates: int = 200) -> dict:
+    """What following the crowd costs: re-estimating reliabilities over 100,000 votes, and a
+    correction (an unlearn and a learn) against one ordinary update, p50 in ms."""
+    rng = np.random.default_rng(1)
+    many = simulate_votes(rng.integers(len(split.names), size=34_000), len(split.names), 3, mix)
+    started = time.perf_counter()
+    estimate_reliability(many[:100_000], len(split.names))
+    estimate_seconds = time.perf_counter() - started
+    learner = AnalyticLearner().add_classes(len(split.names)).partial_fit(split.X, split.y)
+    update, correction = [], []
+    for n in rng.integers(len(split.y), size=updates):
+        x, label = split.X[n][None], [int(split.y[n])]
+        started = time.perf_counter()
+        learner.partial_fit(x, label, 0.9)
+        update.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        learner.partial_fit(x, label, -0.9)  # the correction: take back, teach anew
+        learner.partial_fit(x, label, 0.7)
+        correction.append(time.perf_counter() - started)
+        learner.partial_fit(x, label, -0.7)
+    return {
+        "reestimate_100k_votes_seconds": round(estimate_seconds, 3),
+        "update_p50_ms": round(float(np.median(update)) * 1e3, 3),
+        "correction_p50_ms": round(float(np.median(correction)) * 1e3, 3),
+    }
 
 
 def crowd_table(figures: dict) -> str:
@@ -152,4 +181,10 @@ def crowd_table(figures: dict) -> str:
                 f"{f['final_accuracy'] / clean:.3f} |"
             )
     rows.append(f"| – | clean labels | 1.000 | {clean:.3f} | 1.000 |")
+    rows.append(
+        f"\nre-estimating reliabilities over 100,000 votes: "
+        f"{crowd['reestimate_100k_votes_seconds']:.2f} s; a correction "
+        f"{crowd['correction_p50_ms']:.2f} ms p50 against {crowd['update_p50_ms']:.2f} ms for "
+        "one update"
+    )
     return "\n".join(rows)
