@@ -369,3 +369,27 @@ async def test_people_see_their_standing_the_leaderboard_and_admins_the_contribu
         await desk.contributors(ALICE)
     rows = await desk.contributors(ADMIN)
     assert {c.user_id for c in rows} == {ALICE, BOB} and not any(c.likely_spam for c in rows)
+
+
+async def test_an_old_store_keeps_what_its_votes_taught_until_the_next_vote(tmp_path):
+    """A database from before consensus: each live vote taught one example, and that is what
+    the migration records the photo as teaching."""
+    import sqlite3
+
+    from bot.store import MIGRATIONS, Store
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    old.execute("INSERT INTO samples VALUES (1, 5, 10, 11, 2, 'F', 'U', x'00', '[]', 1, 0)")
+    for vote_id, user, label, undone in ((1, 2, 0, None), (2, 3, 0, None), (3, 4, 1, None),
+                                         (4, 6, 1, 1.0), (5, 7, None, None)):  # fmt: skip
+        old.execute(
+            "INSERT INTO votes VALUES (?, 1, ?, ?, NULL, 0, ?)", (vote_id, user, label, undone)
+        )
+    old.commit()
+    old.close()
+    store = await Store.open(path)
+    assert await store.contributions() == [(1, 0, 2.0), (1, 1, 1.0)]
+    assert await store.schema_version() == len(MIGRATIONS)
+    await store.close()
