@@ -241,6 +241,13 @@ class Store:
     async def close(self) -> None:
         await self._db.close()
 
+    async def _commit_one(self, query: str, args: tuple) -> int:
+        """Runs one statement in a transaction of its own; the row id it wrote."""
+        async with self._lock:
+            cursor = await self._db.execute(query, args)
+            await self._db.commit()
+            return cursor.lastrowid
+
     async def schema_version(self) -> int:
         async with self._db.execute("PRAGMA user_version") as cursor:
             return (await cursor.fetchone())[0]
@@ -504,21 +511,16 @@ class Store:
             ]
 
     async def add_review(self, sample_id: int, user_id: int, chat_id: int, photo: int) -> int:
-        async with self._lock:
-            cursor = await self._db.execute(
-                "INSERT INTO reviews (sample_id, user_id, chat_id, photo_message_id, "
-                "created_at) VALUES (?, ?, ?, ?, ?)",
-                (sample_id, user_id, chat_id, photo, time.time()),
-            )
-            await self._db.commit()
-            return cursor.lastrowid
+        return await self._commit_one(
+            "INSERT INTO reviews (sample_id, user_id, chat_id, photo_message_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (sample_id, user_id, chat_id, photo, time.time()),
+        )
 
     async def set_review_message(self, review_id: int, message_id: int) -> None:
-        async with self._lock:
-            await self._db.execute(
-                "UPDATE reviews SET message_id = ? WHERE id = ?", (message_id, review_id)
-            )
-            await self._db.commit()
+        await self._commit_one(
+            "UPDATE reviews SET message_id = ? WHERE id = ?", (message_id, review_id)
+        )
 
     async def is_review(
         self, sample_id: int, chat_id: int, message_id: int, quoted: int | None
@@ -773,21 +775,16 @@ class Store:
     # ---- label proposals -----------------------------------------------------------------------
 
     async def propose(self, sample_id: int, user_id: int, chat_id: int) -> int:
-        async with self._lock:
-            cursor = await self._db.execute(
-                "INSERT INTO proposals (sample_id, user_id, chat_id, status, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (sample_id, user_id, chat_id, str(ProposalState.AWAITING_NAME), time.time()),
-            )
-            await self._db.commit()
-            return cursor.lastrowid
+        return await self._commit_one(
+            "INSERT INTO proposals (sample_id, user_id, chat_id, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (sample_id, user_id, chat_id, str(ProposalState.AWAITING_NAME), time.time()),
+        )
 
     async def set_prompt(self, proposal_id: int, message_id: int) -> None:
-        async with self._lock:
-            await self._db.execute(
-                "UPDATE proposals SET prompt_message_id = ? WHERE id = ?", (message_id, proposal_id)
-            )
-            await self._db.commit()
+        await self._commit_one(
+            "UPDATE proposals SET prompt_message_id = ? WHERE id = ?", (message_id, proposal_id)
+        )
 
     async def proposal_for_reply(
         self, chat_id: int, message_id: int, user_id: int
