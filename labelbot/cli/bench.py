@@ -65,6 +65,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="simulate a noisy crowd voting on the data: every-vote, majority and consensus",
     )
+    parser.add_argument(
+        "--mix",
+        default="0.7,0.2,0.1",
+        metavar="C,R,A",
+        help="--crowd: shares of careful, random and adversarial voters (0.7,0.2,0.1)",
+    )
+    parser.add_argument(
+        "--voters", type=int, default=20, help="--crowd: simulated contributors (20)"
+    )
     parser.add_argument("--requests", type=int, default=512, help="--latency: requests (512)")
     parser.add_argument(
         "--in-flight",
@@ -144,10 +153,24 @@ def _crowd(args: argparse.Namespace, options, house: House) -> int:
 
     cache = EmbeddingCache(house.data.bench_cache, house.settings.backbone)
     split, name = load_split(options, house.embedder(), cache, bar)
-    figures = measure_crowd(split, progress=bar) | {"data": name}
+    figures = measure_crowd(split, mix=_mix(args.mix, args.voters), progress=bar) | {"data": name}
     return _report(
         figures, f"{name}: {len(split.names)} labels\n\n{crowd_table(figures)}", args.out
     )
+
+
+def _mix(raw: str, voters: int):
+    """ "0.7,0.2,0.1" as a CrowdMix of `voters` contributors."""
+    from benchmarks.crowd import CrowdMix
+
+    try:
+        careful, random, adversaries = (float(part) for part in raw.split(","))
+    except ValueError:
+        raise CommandError(f"--mix: expected three shares like 0.7,0.2,0.1; got {raw!r}") from None
+    shares = (careful, random, adversaries)
+    if min(shares) < 0 or abs(sum(shares) - 1) > 1e-6 or voters < 3:
+        raise CommandError("--mix shares must be at least 0 and add up to 1; --voters at least 3")
+    return CrowdMix(contributors=voters, careful=careful, random=random)
 
 
 def _report(figures: dict, table: str, out: Path | None) -> int:
