@@ -163,3 +163,17 @@ def test_crowd_bench_compares_policies_on_real_embeddings(fashion):
     assert figures["clean"]["final_accuracy"] >= ours["final_accuracy"] - 0.02
     table = crowd_table({"crowd": figures})
     assert "| 3 | ours |" in table and "| – | clean labels | 1.000 |" in table
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--mix", "1,2"], "--mix: expected three shares"),
+        (["--mix", "0.5,0.2,0.1"], "add up to 1"),
+        (["--latency"], "choose one of --latency, --flood and --crowd"),
+    ],
+)
+def test_labelbot_bench_refuses_a_bad_crowd_at_once(tmp_path, arguments, message):
+    result = labelbot("bench", "--crowd", *arguments, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr

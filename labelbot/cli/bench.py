@@ -105,7 +105,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.flood:
             return _flood(args, house)
         if args.crowd:
-            return _crowd(args, options, house)
+            return _crowd(args, options, _mix(args.mix, args.voters), house)
         return _accuracy(args, options, house)
     except (BenchError, DatasetError) as error:
         raise CommandError(str(error)) from error
@@ -146,14 +146,14 @@ def _flood(args: argparse.Namespace, house: House) -> int:
     return _report(figures, flood_table(figures), args.out)
 
 
-def _crowd(args: argparse.Namespace, options, house: House) -> int:
+def _crowd(args: argparse.Namespace, options, mix, house: House) -> int:
     from benchmarks.crowd import crowd_table, measure_crowd
     from benchmarks.data import EmbeddingCache
     from benchmarks.run import load_split
 
     cache = EmbeddingCache(house.data.bench_cache, house.settings.backbone)
     split, name = load_split(options, house.embedder(), cache, bar)
-    figures = measure_crowd(split, mix=_mix(args.mix, args.voters), progress=bar) | {"data": name}
+    figures = measure_crowd(split, mix=mix, progress=bar) | {"data": name}
     return _report(
         figures, f"{name}: {len(split.names)} labels\n\n{crowd_table(figures)}", args.out
     )
