@@ -37,11 +37,16 @@ VARIABLES = (  # every setting labelbot reads; .env.example and the README docum
     "LABELBOT_PHOTOS_AT_ONCE",
     "LABELBOT_VOTES_TO_SETTLE",
     "LABELBOT_REVIEW_GOLD_SHARE",
+    "LABELBOT_WEBHOOK_URL",
+    "LABELBOT_WEBHOOK_SECRET",
+    "LABELBOT_WEBHOOK_LISTEN",
+    "LABELBOT_WEBHOOK_PORT",
 )
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
 GROUP_PHOTO_MODES = ("mentions", "all")  # in groups: photos that address the bot, or every one
 _TOKEN_PATTERN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")  # Telegram allows 1-256 of these
 
 
 class SettingsError(ValueError):
@@ -88,6 +93,10 @@ class Settings:
     photos_at_once: int = 64
     votes_to_settle: int = 2
     review_gold_share: float = 0.1
+    webhook_url: str | None = None  # set: Telegram posts updates here instead of long polling
+    webhook_secret: Secret | None = None
+    webhook_listen: str = "127.0.0.1"  # behind a TLS proxy on the same machine
+    webhook_port: int = 8443
 
     @classmethod
     def from_env(
@@ -119,6 +128,10 @@ class Settings:
             photos_per_user=_parse_count(
                 "LABELBOT_PHOTOS_PER_USER", get("LABELBOT_PHOTOS_PER_USER"), 4
             ),
+            webhook_url=_parse_url("LABELBOT_WEBHOOK_URL", values.get("LABELBOT_WEBHOOK_URL")),
+            webhook_secret=_parse_webhook_secret(get("LABELBOT_WEBHOOK_SECRET")),
+            webhook_listen=get("LABELBOT_WEBHOOK_LISTEN", "127.0.0.1"),
+            webhook_port=_parse_count("LABELBOT_WEBHOOK_PORT", get("LABELBOT_WEBHOOK_PORT"), 8443),
             review_gold_share=_parse_share(
                 "LABELBOT_REVIEW_GOLD_SHARE", get("LABELBOT_REVIEW_GOLD_SHARE"), 0.1
             ),
@@ -266,3 +279,14 @@ def _parse_share(key: str, raw: str, default: float) -> float:
     if not 0 <= share <= 1:
         raise SettingsError(f"{key} must be a number from 0 to 1; got {raw!r}")
     return share
+
+
+def _parse_webhook_secret(raw: str) -> Secret | None:
+    if not raw:
+        return None
+    if not _WEBHOOK_SECRET.match(raw):
+        raise SettingsError(
+            "LABELBOT_WEBHOOK_SECRET must be 16 to 256 letters, digits, '_' or '-' (Telegram's "
+            "rule, and long enough to guess never)"
+        )
+    return Secret(raw)

@@ -4,6 +4,8 @@ photo trees on disk, and the real bot started against the fake Bot API."""
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ from bot.app import build_application
 from bot.fake_telegram import (  # noqa: F401  (scripted users, re-exported for the tests)
     BackgroundBot,
     FakeTelegram,
+    Webhook,
     say,
     send_photo,
     tap,
@@ -82,14 +85,24 @@ def write_tree(root: Path, split: str, per_class: int) -> list[tuple[str, str]]:
     return written
 
 
-def start_bot(fake: FakeTelegram, data_dir: Path, backbone, **settings) -> BackgroundBot:
-    """The real bot polling the fake API, built by the composition root."""
+def start_bot(
+    fake: FakeTelegram, data_dir: Path, backbone, webhook: bool = False, **settings
+) -> BackgroundBot:
+    """The real bot on the fake API, built by the composition root: polling, or with
+    `webhook` the fake delivering updates to the bot's webhook server on a free port."""
     config = Settings(admins=frozenset({ADMIN["id"]}), data_dir=data_dir, **settings)
     house = House(config, command="labelbot test", backbone=backbone)
     app = build_application(
         fake.token, house, base_url=fake.base_url, base_file_url=fake.base_file_url
     )
-    return BackgroundBot(app).__enter__()
+    hook = Webhook(free_port(), secrets.token_urlsafe(24)) if webhook else None
+    return BackgroundBot(app, hook).__enter__()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def desk_of(running: BackgroundBot):

@@ -5,6 +5,16 @@ from __future__ import annotations
 import pytest
 from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, start_bot, tap, tap_label
 
+
+@pytest.fixture(params=["polling", "webhook"])
+def bot(request, fake, tmp_path, backbone):
+    """The real bot, receiving updates both ways Telegram delivers them: every flow here runs
+    once long-polling and once through the webhook server, the fake posting each update."""
+    running = start_bot(fake, tmp_path / "data", backbone, webhook=request.param == "webhook")
+    yield running
+    running.stop()
+
+
 pytestmark = pytest.mark.slow
 
 

@@ -2,7 +2,7 @@
 (`server`), scripted users acting on it (`scripted`), and the real bot run in a thread of its
 own to talk to it (`background`)."""
 
-from bot.fake_telegram.background import BackgroundBot
+from bot.fake_telegram.background import BackgroundBot, Webhook
 from bot.fake_telegram.scripted import say, send_photo, tap, tap_label
 from bot.fake_telegram.server import BOT_USERNAME, FakeTelegram, Sent, group, user
 
@@ -11,6 +11,7 @@ __all__ = [
     "BackgroundBot",
     "FakeTelegram",
     "Sent",
+    "Webhook",
     "group",
     "say",
     "send_photo",

@@ -8,15 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass
 
 from telegram.ext import Application
 
 STARTUP_TIMEOUT = 120.0  # building the backbone the first time takes a while
 
 
+@dataclass(frozen=True)
+class Webhook:
+    """Where the bot's webhook server listens on loopback, and the secret Telegram sends."""
+
+    port: int
+    secret: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/telegram"
+
+
 class BackgroundBot:
-    def __init__(self, application: Application) -> None:
+    def __init__(self, application: Application, webhook: Webhook | None = None) -> None:
         self.application = application
+        self.webhook = webhook
         self._thread = threading.Thread(target=self._main, name="labelbot", daemon=True)
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -58,7 +72,13 @@ class BackgroundBot:
         async with app:  # initialize / shutdown; post_init and post_shutdown are ours to call
             await app.post_init(app)
             await app.start()
-            await app.updater.start_polling(poll_interval=0, timeout=1)
+            if self.webhook is None:
+                await app.updater.start_polling(poll_interval=0, timeout=1)
+            else:
+                await app.updater.start_webhook(
+                    listen="127.0.0.1", port=self.webhook.port, url_path="telegram",
+                    webhook_url=self.webhook.url, secret_token=self.webhook.secret,
+                )  # fmt: skip
             self._ready.set()
             await self._stop.wait()
             await app.updater.stop()

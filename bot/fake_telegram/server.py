@@ -16,7 +16,9 @@ import json
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -79,14 +81,18 @@ class FakeTelegram:
     commands: dict[str, list[dict]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     webhook: str = ""
+    webhook_secret: str = ""
     calls: list[str] = field(default_factory=list)
     flood_waits: dict[str, list[int]] = field(default_factory=dict)
+    deliveries: int = 0  # updates accepted by the bot's webhook
     download_delay: float = 0.0  # seconds each file download takes, as over a slow link
 
     def __post_init__(self) -> None:
         self._lock = threading.Condition()
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
+        self._stopped = False
+        self._deliverer: threading.Thread | None = None
 
     # ---- server lifecycle ----------------------------------------------------------------------
 
@@ -98,6 +104,9 @@ class FakeTelegram:
         return self
 
     def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._lock.notify_all()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -220,12 +229,35 @@ class FakeTelegram:
         return list(self.updates[: int(params.get("limit") or 100)])
 
     def _api_deletewebhook(self, params):
-        self.webhook = ""
+        self.webhook, self.webhook_secret = "", ""
         return True
 
     def _api_setwebhook(self, params):
+        """From now on updates are POSTed to `url`, one at a time and in order, with the
+        secret in the X-Telegram-Bot-Api-Secret-Token header, retried until accepted."""
         self.webhook = params.get("url", "")
+        self.webhook_secret = params.get("secret_token", "")
+        if self._deliverer is None:
+            self._deliverer = threading.Thread(target=self._deliver, daemon=True)
+            self._deliverer.start()
         return True
+
+    def _deliver(self) -> None:
+        while True:
+            with self._lock:
+                while not self._stopped and not (self.webhook and self.updates):
+                    self._lock.wait(0.5)
+                if self._stopped:
+                    return
+                update, url, secret = self.updates[0], self.webhook, self.webhook_secret
+            if _post_update(url, secret, update):
+                with self._lock:
+                    if self.updates and self.updates[0] is update:
+                        self.updates.pop(0)
+                    self.deliveries += 1
+                    self._lock.notify_all()
+            else:
+                time.sleep(0.1)  # Telegram retries a refused delivery, later
 
     def _api_setmycommands(self, params):
         scope = params.get("scope") or {"type": "default"}
@@ -429,6 +461,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def _post_update(url: str, secret: str, update: dict) -> bool:
+    """One webhook delivery as Telegram makes it; True if the bot accepted it (HTTP 200)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(update).encode(), method="POST",
+        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
 
 
 def _json_or_text(value):

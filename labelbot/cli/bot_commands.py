@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import urllib.parse
 from pathlib import Path
 
 from labelbot.cli.errors import CommandError
@@ -47,11 +48,27 @@ def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) 
         base_file_url=api_file_url or settings.api_file_url,
     )
     try:
-        # run_polling stops on SIGINT/SIGTERM; post_shutdown applies pending votes, checkpoints.
-        app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=10)
+        # Both stop on SIGINT/SIGTERM; post_shutdown applies pending votes, checkpoints.
+        if settings.webhook_url:
+            log.info("receiving updates by webhook at %s", settings.webhook_url)
+            app.run_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                url_path=urllib.parse.urlparse(settings.webhook_url).path.lstrip("/"),
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret.reveal(),
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=10)
     except InvalidToken:
         raise CommandError(
             "the Bot API server refused the token; check TELEGRAM_BOT_TOKEN with @BotFather"
+        ) from None
+    except OSError as error:  # the webhook server's port is taken or not ours to bind
+        raise CommandError(
+            f"cannot listen for the webhook on {settings.webhook_listen}:"
+            f"{settings.webhook_port}: {error.strerror or error}"
         ) from None
     except NetworkError as error:  # the message may quote the token: main redacts it
         raise CommandError(

@@ -8,7 +8,9 @@ a non-zero exit; the traceback goes to the log at debug level (`-v`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import secrets
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -19,7 +21,7 @@ from labelbot.cli import bench
 from labelbot.cli.errors import CommandError
 from labelbot.house import DataDirError
 from labelbot.logs import Logs
-from labelbot.settings import Settings, SettingsError
+from labelbot.settings import Secret, Settings, SettingsError
 from labelbot.writer_lock import DataDirBusy
 from model_core.learners import DEFAULT_LEARNER, LEARNER_NAMES
 
@@ -45,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="another Bot API server, e.g. http://127.0.0.1:8081/bot "
         "(default: $LABELBOT_API_BASE_URL or Telegram)",
     )
+    runner.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="receive updates by webhook at this public https URL instead of long polling "
+        "(default: $LABELBOT_WEBHOOK_URL)",
+    )
+    runner.add_argument(
+        "--listen", metavar="HOST", help="webhook server's address (default: 127.0.0.1)"
+    )
+    runner.add_argument("--port", type=int, help="webhook server's port (default: 8443)")
     runner.add_argument(
         "--api-file-url",
         metavar="URL",
@@ -126,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logs.add_file(settings.log_file)
         if getattr(args, "learner", None):
             settings = settings.with_learner(args.learner)
-        return _dispatch(args, settings)
+        return _dispatch(args, settings, logs)
     except ONE_LINE_ERRORS as error:
         return _fail(logs, args.command, str(error), 2)
     except sqlite3.OperationalError as error:  # e.g. "database is locked" by another program
@@ -145,11 +157,24 @@ def _fail(logs: Logs, command: str, message: str, code: int) -> int:
     return code
 
 
-def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+def _with_webhook(settings: Settings, args: argparse.Namespace, logs: Logs) -> Settings:
+    """The webhook flags over the settings; a random secret when none is configured (Telegram
+    sends it with every update, so it only has to outlive this process)."""
+    webhook = dict(webhook_url=args.webhook_url, webhook_listen=args.listen, webhook_port=args.port)
+    settings = dataclasses.replace(settings, **{k: v for k, v in webhook.items() if v is not None})
+    if settings.webhook_url and settings.webhook_secret is None:
+        settings = dataclasses.replace(settings, webhook_secret=Secret(secrets.token_urlsafe(32)))
+    if settings.webhook_secret is not None:
+        logs.hide(settings.webhook_secret.reveal())
+    return settings
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings, logs: Logs) -> int:
     from labelbot.cli import bot_commands, export_commands, model_commands
 
     match args.command:
         case "run":
+            settings = _with_webhook(settings, args, logs)
             return bot_commands.run(settings, args.api_base_url, args.api_file_url)
         case "demo":
             return bot_commands.demo(settings, args.data, args.labels, args.rounds, args.per_round)
