@@ -264,6 +264,7 @@ class Desk:
             gold=self.policy.admins | {IMPORT_USER},
             banned=self.banned,
             settle_after=self.policy.votes_to_settle,
+            retired=frozenset(label.id for label in self.snapshot.labels if label.retired),
         )
 
     @property

@@ -52,6 +52,7 @@ class Crowd:
     gold: frozenset[int] = frozenset()
     banned: frozenset[int] = frozenset()
     settle_after: int = 2
+    retired: frozenset[int] = frozenset()  # labels no verdict may name any more
 
     def weight(self, user_id: int) -> float:
         return log_odds(self.reliability.get(user_id, PRIOR_RELIABILITY), self.labels)
@@ -59,7 +60,9 @@ class Crowd:
     def decide(self, ballots: Sequence[Ballot]) -> Verdict | None:
         """The verdict on one photo's live votes, in vote order; None when no label is more
         likely than chance (no votes, or only votes the crowd distrusts)."""
-        counted = [b for b in ballots if b.user_id not in self.banned]
+        counted = [
+            b for b in ballots if b.user_id not in self.banned and b.label_id not in self.retired
+        ]
         gold = [b for b in counted if b.user_id in self.gold]
         if gold:  # an admin's word settles it; the latest admin vote wins
             return Verdict(gold[-1].label_id, 1.0, True)

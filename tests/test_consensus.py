@@ -86,3 +86,9 @@ def test_reestimating_100000_votes_takes_under_a_second():
     started = time.perf_counter()
     estimate_reliability(votes, labels=43)
     assert time.perf_counter() - started < 5  # the benchmark reports the figure; this guards
+
+
+def test_votes_for_a_retired_label_decide_nothing():
+    crowd = Crowd(labels=5, gold=frozenset({1}), retired=frozenset({3}))
+    assert crowd.decide([Ballot(1, 3)]) is None
+    assert crowd.decide([Ballot(2, 3), Ballot(5, 4)]).label_id == 4
