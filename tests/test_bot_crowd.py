@@ -106,3 +106,15 @@ def sample_of(message) -> int | None:
     """The sample id a message's buttons carry, if it has any."""
     buttons = message.buttons()
     return int(buttons[0]["callback_data"].split(":")[1]) if buttons else None
+
+
+def test_review_in_a_group_posts_the_photo_for_anyone_to_vote(fake, bot, photos):
+    say(fake, ADMIN, "/addlabel coffee")
+    send_photo(fake, ALICE, photos["coffee"])  # sent privately to the bot
+    photo = say(fake, BOB, "/review", chat=TEAM)  # Bob asks in the group
+    assert photo.photo and photo.chat_id == TEAM["id"]
+    prompt = fake.wait_reply(photo.message_id, TEAM["id"])
+    sample = sample_of(prompt)
+    assert tap(fake, CAROL, prompt, f"v:{sample}:0")["text"] == "Saved: coffee"
+    fake.wait_for(lambda: "Votes: coffee 1" in prompt.text)  # the group sees the tally
+    assert bot.run(desk_of(bot).store.verdict(sample)).label_id == 0
