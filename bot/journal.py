@@ -82,5 +82,6 @@ class Journal:
                 outcome = await service.retire_label(event.label_id, event.id)
             case EventKind.ROLLBACK:
                 outcome = await service.rollback(event.version, event.id)
+                await self.store.rebuild_contributions(event.version)
         await self.store.save_labels(service.snapshot.labels)
         return outcome

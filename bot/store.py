@@ -446,6 +446,44 @@ class Store:
             (sample_id, verdict.label_id, verdict.confidence, int(verdict.settled), time.time()),
         )
 
+    async def rebuild_contributions(self, version: int) -> None:
+        """Makes `contributions` say what the model held at `version` again, after a rollback
+        restored that version: the applied reinforce and unlearn events up to the last event
+        the version held, folded per photo and label, each earlier rollback folded the same
+        way from the version it restored."""
+        async with self._db.execute(
+            "SELECT id, kind, sample_id, label_id, weight, version FROM events WHERE result = "
+            "'ok' ORDER BY id"
+        ) as cursor:
+            events = [tuple(row) async for row in cursor]
+        async with self._db.execute("SELECT version, event_id FROM model_versions") as cursor:
+            produced = [tuple(row) async for row in cursor]
+
+        def last_event(v: int) -> int:
+            return max((e for ver, e in produced if ver <= v and e is not None), default=0)
+
+        def fold(upto: int) -> dict[tuple[int, int], float]:
+            held: dict[tuple[int, int], float] = {}
+            for event_id, kind, sample_id, label_id, weight, target in events:
+                if event_id > upto:
+                    break
+                if kind == EventKind.ROLLBACK:
+                    held = fold(last_event(target))
+                elif kind in (EventKind.REINFORCE, EventKind.UNLEARN) and sample_id is not None:
+                    sign = 1 if kind == EventKind.REINFORCE else -1
+                    key = (sample_id, label_id)
+                    held[key] = held.get(key, 0.0) + sign * (1.0 if weight is None else weight)
+            return held
+
+        held = fold(last_event(version))
+        async with self._lock:
+            await self._db.execute("DELETE FROM contributions")
+            await self._db.executemany(
+                "INSERT INTO contributions VALUES (?, ?, ?)",
+                [(s, label, w) for (s, label), w in held.items() if w > 1e-9],
+            )
+            await self._db.commit()
+
     async def contributions(self) -> list[tuple[int, int, float]]:
         """(sample id, label id, weight) of everything the model has been told to hold."""
         async with self._db.execute(

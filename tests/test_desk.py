@@ -393,3 +393,33 @@ async def test_an_old_store_keeps_what_its_votes_taught_until_the_next_vote(tmp_
     assert await store.contributions() == [(1, 0, 2.0), (1, 1, 1.0)]
     assert await store.schema_version() == len(MIGRATIONS)
     await store.close()
+
+
+async def test_a_rollback_brings_back_what_the_restored_model_held(house):
+    desk = await open_desk(house)
+    cat, dog, _ = [await desk.add_label(ADMIN, name) for name in ("cat", "dog", "bird")]
+    tap1, first = await photo(desk, 1, chat=-5)
+    await desk.vote(dataclasses.replace(tap1, user_id=BOB), first, cat.id, accept)
+    tap2, second = await photo(desk, 2, chat=-5)
+    await desk.vote(dataclasses.replace(tap2, user_id=BOB), second, dog.id, accept)
+    await desk.service.checkpoint()
+    restored = desk.snapshot.version
+    held_then = await desk.store.contributions()
+    for user in (ALICE, 4):  # later: the second photo changes its mind, a third arrives
+        await desk.vote(dataclasses.replace(tap2, user_id=user), second, cat.id, accept)
+    tap3, third = await photo(desk, 3, chat=-5)
+    await desk.vote(dataclasses.replace(tap3, user_id=BOB), third, dog.id, accept)
+    await desk.service.checkpoint()
+    await desk.rollback(ADMIN, restored)
+    assert await desk.store.contributions() == held_then
+    await assert_model_holds_the_contributions(desk)
+    # Votes go on from there, exactly; a second rollback folds through the first.
+    await desk.vote(dataclasses.replace(tap3, user_id=ALICE), third, cat.id, accept)
+    await assert_model_holds_the_contributions(desk)
+    await desk.service.checkpoint()
+    after_first = desk.snapshot.version
+    held_after_first = await desk.store.contributions()
+    await desk.vote(dataclasses.replace(tap1, user_id=ALICE), first, dog.id, accept)
+    await desk.rollback(ADMIN, after_first)
+    assert await desk.store.contributions() == held_after_first
+    await assert_model_holds_the_contributions(desk)
