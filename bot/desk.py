@@ -455,7 +455,7 @@ class Desk:
     async def reestimate(self) -> int:
         """Re-estimates every voter's reliability from all live votes (off the event loop),
         then corrects the photos whose consensus moved; returns how many photos changed."""
-        votes = await self.store.live_votes()
+        votes = [v for v in await self.store.live_votes() if v[1] not in self.banned]
         self._votes_since_estimate = 0
         labels = self.crowd.labels
         gold = frozenset(self.policy.admins | {IMPORT_USER})
