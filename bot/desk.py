@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bot import texts
 from bot.admission import Admission, SlowDown
-from bot.export import read_rows, write_tables
+from bot.export import PhotoGone, read_rows, write_tables
 from bot.journal import Journal, JournalError
 from bot.store import (
     IMPORT_USER,
@@ -44,13 +44,14 @@ from model_core.service import ModelService, Reading
 log = logging.getLogger(__name__)
 Acknowledge = Callable[[str], Awaitable[None]]  # answers a tap at once, before slower work
 Show = Callable[["GuessView"], Awaitable[int]]  # sends the guesses; returns the message id
-SendPhoto = Callable[[Sample], Awaitable[int]]  # re-sends a stored photo; returns its message id
+SendPhoto = Callable[[Sample], Awaitable[int]]  # re-sends a photo (or raises PhotoGone)
 Ask = Callable[[Sample], Awaitable[int]]  # sends a label-name prompt; returns the message id
 
 
 REESTIMATE_EVERY = 25  # votes between background re-estimates of voters' reliability
 REESTIMATE_TOLERANCE = 0.05  # a photo whose weight moves less keeps its contribution
 REFOLLOW_BATCH = 200  # photos re-decided per store transaction
+REVIEW_TRIES = 3  # photos tried per /review when Telegram no longer has one
 SPAM_MIN_VOTES, SPAM_BELOW = 5, 0.3  # /contributors flags a voter this unreliable
 
 
@@ -372,12 +373,21 @@ class Desk:
     async def review(self, user_id: int, chat_id: int, send: SendPhoto, show: Show) -> None:
         """Sends this person the photo most worth their vote (see `pick_for_review`), with
         the model's current guesses and the voting buttons; DeskError when there is none."""
-        admins = self.policy.admins
-        chosen = self._pick_for_review(await self.store.review_candidates(user_id, admins))
-        if chosen is None:
+        for _ in range(REVIEW_TRIES):
+            candidates = await self.store.review_candidates(user_id, self.policy.admins)
+            chosen = self._pick_for_review(candidates)
+            if chosen is None:
+                raise DeskError(texts.NOTHING_TO_REVIEW)
+            sample = await self.store.sample(chosen)
+            try:
+                sent = await send(sample)
+                break
+            except PhotoGone as gone:  # Telegram no longer has it: out of the queue for good
+                log.info("photo %d left the review queue: %s", sample.id, gone)
+                await self.store.mark_unavailable(sample.id)
+        else:
             raise DeskError(texts.NOTHING_TO_REVIEW)
-        sample = await self.store.sample(chosen)
-        review_id = await self.store.add_review(sample.id, user_id, chat_id, await send(sample))
+        review_id = await self.store.add_review(sample.id, user_id, chat_id, sent)
         fresh = self.snapshot.predict(sample.embedding[None])[0]
         view = self._view(dataclasses.replace(sample, prediction=_predictions(fresh)))
         shown = await show(dataclasses.replace(view, review=True))

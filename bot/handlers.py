@@ -25,6 +25,7 @@ from telegram.ext import CallbackContext, ExtBot
 from bot import keyboards, texts
 from bot.charts import stats_chart
 from bot.desk import AfterTap, Desk, DeskError, GuessView, PhotoIn, TapIn
+from bot.export import PhotoGone
 from bot.keyboards import Action, Tap, parse_tap
 from bot.store import Proposal, Sample
 
@@ -171,9 +172,12 @@ async def send_review(
         try:
             sent = await context.bot.send_photo(chat_id, sample.file_id, reply_parameters=quoting)
         except BadRequest:  # it came as an image file: a document's id is no photo's
-            sent = await context.bot.send_document(
-                chat_id, sample.file_id, reply_parameters=quoting
-            )
+            try:
+                sent = await context.bot.send_document(
+                    chat_id, sample.file_id, reply_parameters=quoting
+                )
+            except BadRequest as error:
+                raise PhotoGone(error.message) from None
         photo_messages.append(sent.message_id)
         return sent.message_id
 

@@ -85,6 +85,10 @@ MIGRATIONS = (  # append only: each entry moves the schema from version i to i +
     CREATE INDEX reviews_by_message ON reviews(chat_id, message_id);
     ALTER TABLE users ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
     """,
+    # A photo Telegram no longer sends (its file id refused) leaves the review queue.
+    """
+    ALTER TABLE samples ADD COLUMN unavailable_since REAL;
+    """,
 )
 
 
@@ -539,14 +543,20 @@ class Store:
             f"= s.id AND undone_at IS NULL AND user_id IN ({marks})), (SELECT COUNT(DISTINCT "
             "label_id) FROM votes WHERE sample_id = s.id AND undone_at IS NULL AND label_id IS "
             "NOT NULL) FROM samples s LEFT JOIN verdicts v ON v.sample_id = s.id "
-            "WHERE s.user_id NOT IN (?, ?) AND NOT EXISTS (SELECT 1 FROM votes WHERE "
-            "sample_id = s.id AND user_id = ?) ORDER BY s.id DESC LIMIT ?",
+            "WHERE s.user_id NOT IN (?, ?) AND s.unavailable_since IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM votes WHERE sample_id = s.id AND user_id = ?) "
+            "ORDER BY s.id DESC LIMIT ?",
             (*gold, user_id, IMPORT_USER, user_id, limit),
         ) as cursor:
             return [
                 Candidate(row[0], _prediction(row[1]), bool(row[2]), bool(row[3]), row[4])
                 async for row in cursor
             ]
+
+    async def mark_unavailable(self, sample_id: int) -> None:
+        await self._commit_one(
+            "UPDATE samples SET unavailable_since = ? WHERE id = ?", (time.time(), sample_id)
+        )
 
     async def add_review(self, sample_id: int, user_id: int, chat_id: int, photo: int) -> int:
         return await self._commit_one(

@@ -118,3 +118,14 @@ def test_review_in_a_group_posts_the_photo_for_anyone_to_vote(fake, bot, photos)
     assert tap(fake, CAROL, prompt, f"v:{sample}:0")["text"] == "Saved: coffee"
     fake.wait_for(lambda: "Votes: coffee 1" in prompt.text)  # the group sees the tally
     assert bot.run(desk_of(bot).store.verdict(sample)).label_id == 0
+
+
+def test_a_photo_telegram_no_longer_has_leaves_the_review_queue(fake, bot, photos):
+    say(fake, ADMIN, "/addlabel coffee")
+    older = sample_of(send_photo(fake, ALICE, photos["coffee"]))
+    newest = sample_of(send_photo(fake, ALICE, photos["chelsea"]))  # the queue's first pick
+    store = desk_of(bot).store
+    del fake.files[bot.run(store.sample(newest)).file_id]  # Telegram has lost it
+    photo = say(fake, BOB, "/review")
+    assert sample_of(fake.wait_reply(photo.message_id, BOB["id"])) == older
+    assert newest not in [c.sample_id for c in bot.run(store.review_candidates(CAROL["id"], []))]

@@ -269,9 +269,11 @@ class FakeTelegram:
         return self._record_sent(params, text=params["text"])
 
     def _api_sendphoto(self, params):
+        self._check_file(params["photo"])
         return self._record_sent(params, text=params.get("caption", ""), photo=params["photo"])
 
     def _api_senddocument(self, params):
+        self._check_file(params["document"])
         sent = self._record_sent(params, text=params.get("caption", ""))
         self.sent[(int(params["chat_id"]), sent["message_id"])].document = params["document"]
         return sent
@@ -318,6 +320,11 @@ class FakeTelegram:
                     photo)  # fmt: skip
         self.sent[(chat_id, sent.message_id)] = sent
         return self._as_message(sent)
+
+    def _check_file(self, file: bytes | str) -> None:
+        """A file re-sent by its id must be one this server still has."""
+        if isinstance(file, str) and file not in self.files:
+            raise TelegramError("Bad Request: wrong file identifier/HTTP URL specified")
 
     def _find(self, params: dict) -> Sent:
         key = (int(params["chat_id"]), int(params["message_id"]))
