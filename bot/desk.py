@@ -717,8 +717,9 @@ class Desk:
         return Tally(named, skips)
 
     async def _consensus(self, sample: Sample) -> str | None:
-        counts = (await self._tally(sample)).counts
-        return counts[0][0] if counts else None
+        """The name of the label the crowd's verdict on this photo gives, if any."""
+        verdict = await self.store.verdict(sample.id)
+        return None if verdict is None else self.snapshot.labels[verdict.label_id].name
 
     async def _bound_sample(self, tap: TapIn, sample_id: int) -> Sample:
         """The tap's sample, checked against the message the button is on: forged ids fail.

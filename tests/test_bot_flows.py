@@ -41,6 +41,8 @@ def test_photo_vote_learns_and_undo_takes_it_back(fake, bot, photos):
     assert tap_label(fake, ALICE, coffee, "Oat-Milk")["text"] == "Saved: Oat-Milk"
     fake.wait_for(lambda: coffee.text.startswith("Saved: Oat-Milk (model version"))
     assert coffee.button("Undo")
+    # The same photo again, from someone else: the crowd's verdict on it is named.
+    assert "people labeled it Oat-Milk" in send_photo(fake, BOB, photos["coffee"]).text
 
     cat = send_photo(fake, BOB, photos["chelsea"])
     tap_label(fake, BOB, cat, "cat")
