@@ -718,7 +718,7 @@ class Desk:
 
     async def _consensus(self, sample: Sample) -> str | None:
         """The name of the label the crowd's verdict on this photo gives, if any."""
-        verdict = await self.store.verdict(sample.id)
+        verdict = await self.store.verdict_for_file(sample.file_unique_id)
         return None if verdict is None else self.snapshot.labels[verdict.label_id].name
 
     async def _bound_sample(self, tap: TapIn, sample_id: int) -> Sample:

@@ -699,6 +699,17 @@ class Store:
                 total += (await cursor.fetchone())[0]
         return total
 
+    async def verdict_for_file(self, file_unique_id: str) -> Verdict | None:
+        """The newest verdict on any photo of this file (the same photo sent again is a new
+        sample; the crowd may have decided on any of them)."""
+        async with self._db.execute(
+            "SELECT v.label_id, v.confidence, v.settled FROM verdicts v JOIN samples s ON "
+            "s.id = v.sample_id WHERE s.file_unique_id = ? ORDER BY s.id DESC LIMIT 1",
+            (file_unique_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else Verdict(row[0], row[1], bool(row[2]))
+
     async def verdict(self, sample_id: int) -> Verdict | None:
         async with self._db.execute(
             "SELECT label_id, confidence, settled FROM verdicts WHERE sample_id = ?", (sample_id,)
