@@ -119,9 +119,6 @@ def banned(user: str, banning: bool, photos: int) -> str:
     return f"Unbanned {user}: their votes count again; {photos} photos were re-decided."
 
 
-NO_EXPORTS = "Exports are not set up for this bot."
-
-
 def exported(folder: str, photos: int, labeled: int, sent: list[str], kept: list[str]) -> str:
     lines = [f"Exported {photos} photos ({labeled} with a label) to {folder}."]
     if sent:

@@ -166,7 +166,7 @@ class House:
             votes_to_settle=self.settings.votes_to_settle,
             review_gold_share=self.settings.review_gold_share,
         )
-        self._desk = Desk(policy, store, service, journal, exports=self.data.exports)
+        self._desk = Desk(policy, store, service, journal, self.data.exports)
         await self._desk.load_crowd()
         return self._desk
 
