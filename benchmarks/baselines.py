@@ -6,7 +6,8 @@
 - `FinetuneLearner`: one SGD step per sample and nothing else, what forgetting looks like.
 - `NCMLearner`: nearest class mean on L2-normalised embeddings, the usual exemplar-free
   baseline.
-- `fit_joint_logistic`: the offline upper bound, a softmax regression trained on all data seen.
+- `LDALearner`: streaming linear discriminant analysis with a shared within-class scatter and
+  equal priors, the strong few-shot reference for first guesses.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from scipy.linalg.blas import dger
 
 from model_core.learners.base import FeatureMap, IncrementalLearner
 from model_core.learners.keras_parts import build_head, carry_over_weights
@@ -159,29 +161,68 @@ class NCMLearner(IncrementalLearner):
         self.sums_ = np.array(state["sums_"])
 
 
-def fit_joint_logistic(X: np.ndarray, y: np.ndarray, n_classes: int, steps: int = 500):
-    """Softmax regression on all samples at once (full batch, Adam): the upper bound.
-
-    Same L2-normalised features as the learners; a light weight decay keeps it from
-    overfitting small sets.
+class LDALearner(IncrementalLearner):
+    """Streaming LDA: class means and the inverse of the shared within-class scatter plus
+    `shrinkage` * I, kept exactly by Sherman-Morrison (adding x to a class with weight n and
+    mean mu adds n/(n+1) (x - mu)(x - mu)^T to the scatter). Scores, equal priors:
+    mu_k^T A x - mu_k^T A mu_k / 2, with A the inverse and `projected_` = A mu kept up to date.
     """
-    features = tf.constant(FeatureMap()(X), tf.float32)
-    targets = tf.constant(y, tf.int32)
-    kernel = tf.Variable(tf.zeros((features.shape[1], n_classes)))
-    bias = tf.Variable(tf.zeros(n_classes))
-    optimizer = keras.optimizers.Adam(0.05)
 
-    @tf.function
-    def train():
-        for _ in tf.range(steps):
-            with tf.GradientTape() as tape:
-                logits = features @ kernel + bias
-                loss = tf.reduce_mean(
-                    tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
-                ) + 1e-4 * tf.reduce_sum(kernel**2)
-            grads = tape.gradient(loss, [kernel, bias])
-            optimizer.apply_gradients(zip(grads, [kernel, bias], strict=True))
+    name = "lda"
 
-    train()
-    weights, offsets = kernel.numpy(), bias.numpy()
-    return lambda T: (FeatureMap()(T) @ weights + offsets).argmax(axis=1)
+    def __init__(self, *, shrinkage: float = 1.0, temperature: float = 0.05) -> None:
+        self.shrinkage = shrinkage
+        self.temperature = temperature
+
+    def get_config(self) -> dict[str, Any]:
+        return {"shrinkage": self.shrinkage, "temperature": self.temperature}
+
+    def _initialize(self, n_features: int) -> None:
+        self.n_features_ = n_features
+        self.inverse_ = np.eye(n_features) / self.shrinkage
+        self.sums_ = np.zeros((n_features, self.n_classes_))
+        self.weights_ = np.zeros(self.n_classes_)
+        self.projected_ = np.zeros((n_features, self.n_classes_))
+
+    def _grow(self, n: int) -> None:
+        self.sums_ = np.hstack([self.sums_, np.zeros((self.n_features_, n))])
+        self.weights_ = np.concatenate([self.weights_, np.zeros(n)])
+        self.projected_ = np.hstack([self.projected_, np.zeros((self.n_features_, n))])
+
+    def _means(self) -> np.ndarray:
+        return self.sums_ / np.maximum(self.weights_, 1e-12)
+
+    def _learn_one(self, x: np.ndarray, label: int, weight: float) -> None:
+        phi = FeatureMap()(x[None])[0]
+        before = self.weights_[label]
+        if before > 0:
+            offset = phi - self.sums_[:, label] / before
+            scale = weight * before / (before + weight)
+            a_offset = self.inverse_ @ offset
+            denominator = 1.0 / scale + offset @ a_offset
+            self.inverse_ = dger(
+                -1.0 / denominator, a_offset, a_offset, a=self.inverse_.T, overwrite_a=True
+            ).T
+            self.projected_ -= np.outer(a_offset, a_offset @ self._means()) / denominator
+        self.sums_[:, label] += weight * phi
+        self.weights_[label] += weight
+        self.projected_[:, label] = self.inverse_ @ self._means()[:, label]
+
+    def _features(self) -> FeatureMap:
+        return FeatureMap()
+
+    def _temperature(self) -> float:
+        return self.temperature
+
+    def _linear(self) -> tuple[np.ndarray, np.ndarray]:
+        offsets = -0.5 * np.einsum("ij,ij->j", self._means(), self.projected_)
+        return self.projected_, offsets
+
+    def _get_learned_state(self) -> dict[str, np.ndarray]:
+        return {"inverse_": self.inverse_, "sums_": self.sums_, "weights_": self.weights_}
+
+    def _set_learned_state(self, state: dict[str, np.ndarray]) -> None:
+        self.inverse_ = np.array(state["inverse_"])
+        self.sums_ = np.array(state["sums_"])
+        self.weights_ = np.array(state["weights_"])
+        self.projected_ = self.inverse_ @ self._means()

@@ -1,6 +1,6 @@
-"""Every learner through the same label orders, and the figures the README quotes.
+"""Every learner through the same streams, and the figures the README quotes.
 
-Each seed draws one label order and one sample order; all learners see exactly those, so the
+Each seed draws one label order and one photo order; all learners see exactly those, so the
 differences between them are the learners', not the luck of the draw.
 """
 
@@ -10,10 +10,23 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from benchmarks.protocol import RunResult, Split, fit_joint_ridge, run_joint, run_learner
+from benchmarks.protocol import (
+    GUESS_EXAMPLES,
+    NEW_LABEL_EXAMPLES,
+    RunResult,
+    Split,
+    fit_joint_logistic,
+    fit_joint_ridge,
+    make_stream,
+    run_joint,
+    run_learner,
+)
 from model_core.learners import make_learner
 from model_core.learners.base import IncrementalLearner
 from model_core.progress import ProgressFactory, no_progress
+
+SURE_ACCURACY_TARGET = 0.95
+CALIBRATION_BINS = 15
 
 
 def _baseline(class_name: str) -> Callable[[], IncrementalLearner]:
@@ -27,20 +40,15 @@ def _baseline(class_name: str) -> Callable[[], IncrementalLearner]:
     return make
 
 
-def _fit_joint_logistic(X: np.ndarray, y: np.ndarray, n_classes: int):
-    from benchmarks.baselines import fit_joint_logistic
-
-    return fit_joint_logistic(X, y, n_classes)
-
-
 LEARNERS: dict[str, Callable[[], IncrementalLearner]] = {
     "seed": _baseline("SeedLearner"),
     "finetune": _baseline("FinetuneLearner"),
     "ncm": _baseline("NCMLearner"),
+    "lda": _baseline("LDALearner"),
     "cgan": lambda: make_learner("cgan"),
     "analytic": lambda: make_learner("analytic"),
 }
-JOINT_FITS = {"joint_ridge": fit_joint_ridge, "joint_logistic": _fit_joint_logistic}
+JOINT_FITS = ("joint_ridge", "joint_logistic")
 JOINT = "joint"  # per seed, the better of the two offline fits: the bound ratios refer to
 
 
@@ -49,18 +57,26 @@ def run_all(
     learners: Sequence[str],
     seeds: Sequence[int],
     base: int,
+    stream: str = "mixed",
     progress: ProgressFactory = no_progress,
 ) -> dict[str, list[RunResult]]:
-    """Runs each learner and both joint fits on every seed's label order."""
+    """Runs each learner and both joint fits on every seed's stream.
+
+    The logistic bound is fitted once, after the last phase: it then holds every photo, so its
+    accuracy is the same for every order (a fit takes seconds, too slow to repeat per phase).
+    """
     results: dict[str, list[RunResult]] = {name: [] for name in [*learners, *JOINT_FITS]}
     jobs = [(seed, name) for seed in seeds for name in results]
     done = progress("benchmark runs", len(jobs))
     for seed, name in jobs:
-        order = np.random.default_rng(seed).permutation(len(split.names))
-        if name in JOINT_FITS:
-            results[name].append(run_joint(JOINT_FITS[name], split, order, base))
+        flow = make_stream(split.y, len(split.names), base, seed, stream)
+        if name == "joint_ridge":
+            results[name].append(run_joint(fit_joint_ridge, split, flow))
+        elif name == "joint_logistic":
+            first = results[name][0] if results[name] else None
+            results[name].append(first or run_joint(fit_joint_logistic, split, flow, True))
         else:
-            results[name].append(run_learner(LEARNERS[name], split, order, base, seed))
+            results[name].append(run_learner(LEARNERS[name], split, flow))
         done(1)
     results[JOINT] = [
         max(runs, key=lambda run: run.accuracy[-1])
@@ -92,6 +108,17 @@ def _figures(runs: list[RunResult], bound: list[float]) -> dict:
         updates = [np.array(r.update_seconds) * 1e3 for r in runs]
         figures |= {
             "first_guess_accuracy": _stats([np.mean(r.first_guesses) for r in runs]),
+            **{
+                f"first_guess_on_example_{k}": _stats([_on_example(r, k) for r in runs])
+                for k in GUESS_EXAMPLES
+            },
+            **{
+                f"new_label_accuracy_after_{k}": _stats(
+                    [np.mean(r.new_label_accuracy[k]) for r in runs]
+                )
+                for k in NEW_LABEL_EXAMPLES
+            },
+            **_calibration(runs),
             "update_latency_p50_ms": _stats([np.percentile(u, 50) for u in updates]),
             "update_latency_p99_ms": _stats([np.percentile(u, 99) for u in updates]),
             "add_label_latency_ms": _stats([np.median(r.add_label_seconds) * 1e3 for r in runs]),
@@ -101,6 +128,43 @@ def _figures(runs: list[RunResult], bound: list[float]) -> dict:
             "state_bytes": _stats([r.state_bytes for r in runs]),
         }
     return figures
+
+
+def _on_example(run: RunResult, k: int) -> float:
+    hits = [ok for ok, n in zip(run.first_guesses, run.guess_example, strict=True) if n == k]
+    return float(np.mean(hits)) if hits else np.nan
+
+
+def _calibration(runs: list[RunResult]) -> dict[str, dict[str, float]]:
+    """Expected calibration error of the shown percentage, and how the "sure" split did."""
+    ece, sure_acc, unsure_acc, sure_share = [], [], [], []
+    for run in runs:
+        confidence = np.array(run.shown_confidence)
+        shown = ~np.isnan(confidence)
+        right = np.array(run.first_guesses)[shown]
+        sure = np.array(run.shown_sure)[shown]
+        ece.append(expected_calibration_error(confidence[shown], right))
+        sure_acc.append(right[sure].mean() if sure.any() else np.nan)
+        unsure_acc.append(right[~sure].mean() if (~sure).any() else np.nan)
+        sure_share.append(sure.mean())
+    return {
+        "calibration_error": _stats(ece),
+        "sure_guess_accuracy": _stats(sure_acc),
+        "unsure_guess_accuracy": _stats(unsure_acc),
+        "sure_share": _stats(sure_share),
+    }
+
+
+def expected_calibration_error(confidence: np.ndarray, right: np.ndarray) -> float:
+    """ECE: over equal-width confidence bins, |accuracy - mean confidence| weighted by size."""
+    if not len(confidence):
+        return np.nan
+    bins = np.minimum((confidence * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    gaps = [
+        abs(right[bins == b].mean() - confidence[bins == b].mean()) * np.mean(bins == b)
+        for b in np.unique(bins)
+    ]
+    return float(np.sum(gaps))
 
 
 def forgetting(run: RunResult) -> float:
@@ -113,8 +177,11 @@ def forgetting(run: RunResult) -> float:
     return float(np.mean(drops)) if drops else 0.0
 
 
-def _stats(values: Sequence[float]) -> dict[str, float]:
+def _stats(values: Sequence[float]) -> dict[str, float | None]:
+    """None where no run has the figure (JSON has no NaN)."""
     values = np.asarray(values, np.float64)
+    if np.isnan(values).all():
+        return {"mean": None, "std": None}
     return {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values))}
 
 

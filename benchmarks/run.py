@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmarks.compare import LEARNERS, run_all, summarize
 from benchmarks.data import EmbeddingCache, fashion_mnist_split, folder_split
-from benchmarks.protocol import Split
+from benchmarks.protocol import STREAMS, Split
 from model_core.embedder import ImageEmbedder
 from model_core.learners.analytic import limit_blas_threads
 from model_core.progress import ProgressFactory, no_progress
@@ -38,8 +38,11 @@ class AccuracyRun:
     seeds: int = 3
     base: int = 2
     learners: tuple[str, ...] = BENCH_LEARNERS
+    stream: str = "mixed"
 
     def __post_init__(self) -> None:
+        if self.stream not in STREAMS:
+            raise BenchError(f"unknown --stream {self.stream!r}; choose from {', '.join(STREAMS)}")
         unknown = sorted(set(self.learners) - set(BENCH_LEARNERS))
         if unknown or not self.learners:
             raise BenchError(f"unknown learner(s) {unknown}; choose from {BENCH_LEARNERS}")
@@ -76,7 +79,9 @@ def accuracy(
         raise BenchError(f"--base {run.base} leaves no label to add ({len(split.names)})")
     limit_blas_threads()
     started = time.perf_counter()
-    summary = summarize(run_all(split, run.learners, range(run.seeds), run.base, progress))
+    summary = summarize(
+        run_all(split, run.learners, range(run.seeds), run.base, run.stream, progress)
+    )
     meta = {
         "data": name,
         "labels": len(split.names),
@@ -84,6 +89,7 @@ def accuracy(
         "test_samples": len(split.T),
         "seeds": run.seeds,
         "base_labels": run.base,
+        "stream": run.stream,
         "machine": f"{platform.machine()}, {_cpu_count()} cores",
         "python": platform.python_version(),
         "seconds": round(time.perf_counter() - started, 1),
@@ -95,8 +101,8 @@ def headline(meta: dict) -> str:
     return (
         f"{meta['data']}: {meta['labels']} labels, {meta['train_samples']} training and "
         f"{meta['test_samples']} test photos, {meta['seeds']} label orders, "
-        f"{meta['base_labels']} base labels then one per phase ({meta['machine']}; "
-        f"{meta['seconds']:.0f} s)"
+        f"{meta['base_labels']} base labels then one per phase, {meta['stream']} stream "
+        f"({meta['machine']}; {meta['seconds']:.0f} s)"
     )
 
 

@@ -107,3 +107,13 @@ def free_port() -> int:
 
 def desk_of(running: BackgroundBot):
     return running.application.bot_data.desk
+
+
+def weighted_ridge(learner, X: np.ndarray, y, weights=None) -> np.ndarray:
+    """The ridge solution, computed at once, that an analytic head must equal: one-hot targets,
+    each sample with its weight, at the lambda the head has chosen (`alpha_`)."""
+    features = learner._features()(np.asarray(X)).astype(np.float64)
+    w = np.ones(len(features)) if weights is None else np.asarray(weights, np.float64)
+    targets = np.eye(learner.n_classes_)[np.asarray(y)]
+    gram = features.T @ (w[:, None] * features) + learner.alpha_ * np.eye(features.shape[1])
+    return np.linalg.solve(gram, features.T @ (w[:, None] * targets))

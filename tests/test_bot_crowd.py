@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, tap, tap_label
+from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, tap, tap_label, weighted_ridge
 
 from bot import keyboards, texts
 from bot.fake_telegram import BOT_USERNAME, group, user
@@ -22,11 +22,7 @@ def model_matches_contributions(bot) -> list[tuple[int, int, float]]:
     learner = desk.service._model.learner
     X = np.stack([bot.run(desk.store.sample(s)).embedding for s, _, _ in held])
     y, w = np.array([h[1] for h in held]), np.array([h[2] for h in held])
-    features = learner._features()(X).astype(np.float64)
-    targets = np.eye(learner.n_classes_)[y]
-    gram = features.T @ (w[:, None] * features) + learner.alpha * np.eye(features.shape[1])
-    expected = np.linalg.solve(gram, features.T @ (w[:, None] * targets))
-    np.testing.assert_allclose(learner.coef_, expected, atol=1e-8)
+    np.testing.assert_allclose(learner.coef_, weighted_ridge(learner, X, y, w), atol=1e-8)
     return held
 
 

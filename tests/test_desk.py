@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from helpers import weighted_ridge
 
 from bot.desk import Desk, DeskError, Imported, TapIn
 from bot.store import NewSample, Prediction, ProposalState
@@ -248,11 +249,7 @@ async def assert_model_holds_the_contributions(desk: Desk) -> None:
     X = np.stack([(await desk.store.sample(s)).embedding for s, _, _ in held])
     y = np.array([label for _, label, _ in held])
     w = np.array([weight for _, _, weight in held])
-    features = learner._features()(X).astype(np.float64)
-    targets = np.eye(learner.n_classes_)[y]
-    gram = features.T @ (w[:, None] * features) + learner.alpha * np.eye(features.shape[1])
-    expected = np.linalg.solve(gram, features.T @ (w[:, None] * targets))
-    np.testing.assert_allclose(learner.coef_, expected, atol=1e-8)
+    np.testing.assert_allclose(learner.coef_, weighted_ridge(learner, X, y, w), atol=1e-8)
 
 
 async def test_the_model_follows_the_consensus_exactly_through_votes_and_undos(house):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import weighted_ridge
 
 from model_core.learners import make_learner
 from model_core.learners.analytic import AnalyticLearner
@@ -148,13 +149,6 @@ def test_bad_input_is_refused_with_the_value(name):
 # ---- analytic: exactness ---------------------------------------------------------------------
 
 
-def ridge_solution(learner: AnalyticLearner, X, y, n_classes):
-    features = learner._features()(X).astype(np.float64)
-    targets = np.eye(n_classes)[y]
-    gram = features.T @ features + learner.alpha * np.eye(features.shape[1])
-    return np.linalg.solve(gram, features.T @ targets)
-
-
 @pytest.mark.parametrize("projection_dim", [0, 256])
 def test_analytic_equals_joint_ridge_in_any_order(fashion, projection_dim):
     X, y, _, _ = fashion
@@ -162,7 +156,7 @@ def test_analytic_equals_joint_ridge_in_any_order(fashion, projection_dim):
     order = np.random.default_rng(3).permutation(len(y))
     shuffled_learner = AnalyticLearner(projection_dim=projection_dim).add_classes(10)
     shuffled_learner.partial_fit(X[order], y[order])
-    expected = ridge_solution(forward, X, y, 10)
+    expected = weighted_ridge(forward, X, y)
     np.testing.assert_allclose(forward.coef_, expected, atol=1e-8)
     np.testing.assert_allclose(shuffled_learner.coef_, expected, atol=1e-8)
 
@@ -170,22 +164,15 @@ def test_analytic_equals_joint_ridge_in_any_order(fashion, projection_dim):
 def test_analytic_with_labels_added_midway_still_equals_joint_ridge(fashion):
     X, y, _, _ = fashion
     learner = class_incremental(AnalyticLearner(), X, y)
-    np.testing.assert_allclose(learner.coef_, ridge_solution(learner, X, y, 10), atol=1e-8)
+    np.testing.assert_allclose(learner.coef_, weighted_ridge(learner, X, y), atol=1e-8)
 
 
 def test_analytic_unlearning_is_exact(fashion):
     X, y, _, _ = fashion
     learner = AnalyticLearner().add_classes(10).partial_fit(X, y)
     learner.partial_fit(X[:5], y[:5], sample_weight=-1)
-    np.testing.assert_allclose(learner.coef_, ridge_solution(learner, X[5:], y[5:], 10), atol=1e-8)
+    np.testing.assert_allclose(learner.coef_, weighted_ridge(learner, X[5:], y[5:]), atol=1e-8)
     assert learner.counts_.sum() == len(y) - 5
-
-
-def weighted_ridge(learner: AnalyticLearner, X, y, w, n_classes):
-    features = learner._features()(X).astype(np.float64)
-    targets = np.eye(n_classes)[y]
-    gram = features.T @ (w[:, None] * features) + learner.alpha * np.eye(features.shape[1])
-    return np.linalg.solve(gram, features.T @ (w[:, None] * targets))
 
 
 def test_analytic_follows_a_changing_consensus_exactly():
@@ -214,6 +201,6 @@ def test_analytic_follows_a_changing_consensus_exactly():
     y = np.array([held[n][0] for n in kept])
     w = np.array([held[n][1] for n in kept])
     learner = model.learner
-    expected = weighted_ridge(learner, X[kept], y, w, 4)
+    expected = weighted_ridge(learner, X[kept], y, w)
     np.testing.assert_allclose(learner.coef_, expected, atol=1e-8)
     assert learner.counts_.tolist() == np.bincount(y, minlength=4).tolist()

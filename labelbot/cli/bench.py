@@ -39,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="label orders to average (3)")
     parser.add_argument("--base", type=int, default=2, help="labels in the first phase (2)")
     parser.add_argument(
+        "--stream",
+        default="mixed",
+        choices=("mixed", "blocks"),
+        help="mixed: photos of every known label interleaved, as the bot sees them (default); "
+        "blocks: each phase brings only its new label's photos",
+    )
+    parser.add_argument(
         "--learners",
         default=LEARNER_CHOICES,
         help=f"comma-separated subset of {LEARNER_CHOICES} (default: all)",
@@ -97,7 +104,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     try:
         options = AccuracyRun(
-            args.data, args.train_per_class, args.test_per_class, args.seeds, args.base, learners
+            args.data,
+            args.train_per_class,
+            args.test_per_class,
+            args.seeds,
+            args.base,
+            learners,
+            args.stream,
         )
         house = House(settings)
         if args.latency:
@@ -113,14 +126,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _accuracy(args: argparse.Namespace, options, house: House) -> int:
     from benchmarks.data import EmbeddingCache
-    from benchmarks.report import markdown_table, write_chart, write_json
+    from benchmarks.report import markdown_tables, write_chart, write_json
     from benchmarks.run import accuracy, headline, load_split
 
     cache = EmbeddingCache(house.data.bench_cache, house.settings.backbone)
     split, name = load_split(options, house.embedder(), cache, bar)
     summary, meta = accuracy(options, split, name, bar)
     meta |= {"backbone": house.settings.backbone, "command": "labelbot " + " ".join(sys.argv[1:])}
-    print(f"\n{headline(meta)}\n\n{markdown_table(summary)}")
+    print(f"\n{headline(meta)}\n\n{markdown_tables(summary)}")
     if args.out:
         write_json(args.out, summary, meta)
         print(f"\nwrote {args.out}", file=sys.stderr)

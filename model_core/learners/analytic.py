@@ -1,10 +1,21 @@
-"""An exact streaming ridge-regression head (recursive least squares).
+"""An exact streaming ridge-regression head (recursive least squares) that picks its own lambda.
 
 It keeps P = (Phi^T Phi + lambda I)^-1 and W = P Phi^T Y, updated one sample at a time with the
 Sherman-Morrison identity, so after any sequence of updates W equals the ridge solution fitted
 on all samples at once, in any order (ACIL; RanPAC's head). A sample is unlearned exactly by the
 same update with weight -1, and a new class is a zero column: the ridge solution for a class no
 sample has is zero.
+
+Lambda: P's eigendecomposition gives the ridge solution for every lambda at once, and with it
+generalised cross-validation (GCV) scores each lambda on the head's own data, no held-out set
+needed. The head re-chooses lambda whenever its data has grown by a quarter, so the eigensolver
+(a few hundred ms for 1281 features) runs about forty times over the first ten thousand answers.
+
+Read-out: ridge shrinks a rare label's scores toward zero (fitted on its own examples they
+average h_k << 1), so a new label rarely wins a guess until it has many examples. Each label's
+scores are divided by h_k ** (m / (m + n_k)): fully rescaled while it has few examples, the
+plain ridge scores as it grows (m = `low_shot_examples`). The scaling is a function of the
+state, so the read-out is as order-independent as W.
 """
 
 from __future__ import annotations
@@ -23,7 +34,8 @@ class AnalyticLearner(IncrementalLearner):
 
     Parameters
     ----------
-    alpha : ridge regularisation strength (lambda).
+    alpha : ridge regularisation strength (lambda), or "gcv" to let the head choose it.
+    low_shot_examples : m above: how long a label's scores are rescaled by its own fit; 0 never.
     projection_dim : width of RanPAC's fixed random ReLU projection; 0 keeps the embedding.
     temperature : softmax temperature that turns ridge scores (about 0..1) into probabilities.
     random_state : seed of the projection.
@@ -34,13 +46,16 @@ class AnalyticLearner(IncrementalLearner):
     def __init__(
         self,
         *,
-        alpha: float = 1.0,
+        alpha: float | str = "gcv",
+        low_shot_examples: float = 30.0,
         projection_dim: int = 0,
         temperature: float = 0.1,
         random_state: int = 0,
     ) -> None:
-        if alpha <= 0:
-            raise ValueError(f"alpha must be positive; got alpha={alpha}")
+        if alpha != "gcv" and not (isinstance(alpha, int | float) and alpha > 0):
+            raise ValueError(f'alpha must be positive or "gcv"; got alpha={alpha!r}')
+        if low_shot_examples < 0:
+            raise ValueError(f"low_shot_examples must be 0 or more; got {low_shot_examples}")
         if projection_dim < 0:
             raise ValueError(
                 f"projection_dim must be 0 or more; got projection_dim={projection_dim}"
@@ -48,6 +63,7 @@ class AnalyticLearner(IncrementalLearner):
         if temperature <= 0:
             raise ValueError(f"temperature must be positive; got temperature={temperature}")
         self.alpha = alpha
+        self.low_shot_examples = low_shot_examples
         self.projection_dim = projection_dim
         self.temperature = temperature
         self.random_state = random_state
@@ -55,6 +71,7 @@ class AnalyticLearner(IncrementalLearner):
     def get_config(self) -> dict[str, Any]:
         return {
             "alpha": self.alpha,
+            "low_shot_examples": self.low_shot_examples,
             "projection_dim": self.projection_dim,
             "temperature": self.temperature,
             "random_state": self.random_state,
@@ -70,8 +87,13 @@ class AnalyticLearner(IncrementalLearner):
         self.n_features_ = n_features
         self._build_feature_map()
         width = self._feature_map(np.ones((1, n_features), np.float32)).shape[1]
-        self.precision_ = np.eye(width) / self.alpha  # P: the inverse regularised Gram matrix
+        self.alpha_ = INITIAL_ALPHA if self.alpha == "gcv" else float(self.alpha)
+        self.precision_ = np.eye(width) / self.alpha_  # P: the inverse regularised Gram matrix
         self.coef_ = np.zeros((width, self.n_classes_))
+        self.class_sums_ = np.zeros((width, self.n_classes_))  # Phi^T (weight * Y)
+        self.class_weights_ = np.zeros(self.n_classes_)
+        self.updates_ = 0
+        self.next_tune_ = FIRST_TUNE
 
     def _build_feature_map(self) -> None:
         projection = None
@@ -82,9 +104,19 @@ class AnalyticLearner(IncrementalLearner):
         self._feature_map = FeatureMap(projection, bias_feature=True)
 
     def _grow(self, n: int) -> None:
-        self.coef_ = np.hstack([self.coef_, np.zeros((self.coef_.shape[0], n))])
+        width = self.coef_.shape[0]
+        self.coef_ = np.hstack([self.coef_, np.zeros((width, n))])
+        self.class_sums_ = np.hstack([self.class_sums_, np.zeros((width, n))])
+        self.class_weights_ = np.concatenate([self.class_weights_, np.zeros(n)])
 
     def _learn_one(self, x: np.ndarray, label: int, weight: float) -> None:
+        self._update(x, label, weight)
+        self.updates_ += 1
+        if self.alpha == "gcv" and self.updates_ >= self.next_tune_:
+            self.retune()
+            self.next_tune_ = max(self.updates_ + 1, round(self.updates_ * TUNE_GROWTH))
+
+    def _update(self, x: np.ndarray, label: int, weight: float) -> None:
         phi = self._feature_map(x[None])[0].astype(np.float64)
         p_phi = self.precision_ @ phi
         gain = p_phi / (1.0 / weight + phi @ p_phi)
@@ -94,17 +126,90 @@ class AnalyticLearner(IncrementalLearner):
         # P -= gain p_phi^T in place (BLAS rank-1 update; P is symmetric, so its transpose is
         # the Fortran-ordered view BLAS wants): 1 ms instead of 5 ms for a temporary outer().
         self.precision_ = dger(-1.0, gain, p_phi, a=self.precision_.T, overwrite_a=True).T
+        self.class_sums_[:, label] += weight * phi
+        self.class_weights_[label] += weight
+
+    def retune(self) -> None:
+        """Re-chooses lambda by GCV and moves P and W to it: exactly the ridge solution on the
+        same data at the new lambda."""
+        spectrum, basis = _gram_spectrum(self.precision_, self.alpha_)
+        projected = (spectrum + self.alpha_)[:, None] * (basis.T @ self.coef_)  # V^T Phi^T Y
+        self.alpha_ = gcv_alpha(spectrum, projected, self.class_weights_.sum())
+        shrink = 1.0 / (spectrum + self.alpha_)
+        self.precision_ = (basis * shrink) @ basis.T
+        self.coef_ = basis @ (shrink[:, None] * projected)
 
     def _linear(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.coef_, np.zeros(self.n_classes_)
+        return self.coef_ / self._low_shot_scale(), np.zeros(self.n_classes_)
+
+    def _low_shot_scale(self) -> np.ndarray:
+        """h_k ** (m / (m + n_k)) per class: 1 for a class without examples."""
+        weights = self.class_weights_
+        fitted = np.einsum("ij,ij->j", self.class_sums_, self.coef_)
+        own_fit = np.where(weights > 0, fitted / np.where(weights > 0, weights, 1.0), 1.0)
+        exponent = self.low_shot_examples / (self.low_shot_examples + np.maximum(weights, 0))
+        return np.maximum(own_fit, MIN_OWN_FIT) ** exponent
 
     def _get_learned_state(self) -> dict[str, np.ndarray]:
-        return {"precision_": self.precision_, "coef_": self.coef_}
+        return {
+            "precision_": self.precision_,
+            "coef_": self.coef_,
+            "class_sums_": self.class_sums_,
+            "class_weights_": self.class_weights_,
+            "alpha_": np.array(self.alpha_),
+            "updates_": np.array(self.updates_),
+            "next_tune_": np.array(self.next_tune_),
+        }
 
     def _set_learned_state(self, state: dict[str, np.ndarray]) -> None:
         self.precision_ = np.array(state["precision_"], np.float64)
         self.coef_ = np.array(state["coef_"], np.float64)
         self._build_feature_map()
+        if "class_sums_" not in state:  # saved before lambda was chosen: alpha was fixed
+            self._recover_sums(float(self.alpha if self.alpha != "gcv" else 1.0))
+            return
+        self.class_sums_ = np.array(state["class_sums_"], np.float64)
+        self.class_weights_ = np.array(state["class_weights_"], np.float64)
+        self.alpha_ = float(state["alpha_"])
+        self.updates_ = int(state["updates_"])
+        self.next_tune_ = int(state["next_tune_"])
+
+    def _recover_sums(self, alpha: float) -> None:
+        """Phi^T Y = P^-1 W, for a head saved by a version that did not keep it."""
+        self.alpha_ = alpha
+        self.class_sums_ = np.linalg.solve(self.precision_, self.coef_)
+        self.class_weights_ = self.counts_.astype(np.float64)
+        self.updates_ = int(self.counts_.sum())
+        self.next_tune_ = self.updates_ + 1
+
+
+INITIAL_ALPHA = 1.0  # before the first GCV choice
+FIRST_TUNE = 16  # updates before lambda is first chosen
+TUNE_GROWTH = 1.25  # lambda is re-chosen when the updates have grown by this factor
+ALPHA_GRID = np.logspace(-3, 2, 41)  # the lambdas GCV chooses from
+MIN_OWN_FIT = 1e-3  # floor of h_k, so a degenerate class cannot blow up its scores
+
+
+def _gram_spectrum(precision: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and eigenvectors of the Gram matrix Phi^T Phi, read off P = (G + a I)^-1."""
+    inverse_spectrum, basis = np.linalg.eigh(precision)
+    return np.maximum(1.0 / inverse_spectrum - alpha, 0.0), basis
+
+
+def gcv_alpha(spectrum: np.ndarray, projected: np.ndarray, n: float) -> float:
+    """The lambda of ALPHA_GRID with the smallest generalised cross-validation score.
+
+    `spectrum` holds the Gram matrix's eigenvalues s_i, `projected` the rows of V^T Phi^T Y and
+    `n` the total sample weight (|Y|^2 for one-hot targets). For ridge at lambda, with
+    r_i = 1 / (s_i + lambda): the residual sum of squares is n - sum |c_i|^2 r_i (2 - s_i r_i)
+    and the degrees of freedom sum s_i r_i; GCV = n RSS / (n - df)^2.
+    """
+    energy = (projected**2).sum(axis=1)
+    shrink = 1.0 / (spectrum[None, :] + ALPHA_GRID[:, None])
+    rss = n - (energy * shrink * (2.0 - spectrum * shrink)).sum(axis=1)
+    dof = (spectrum * shrink).sum(axis=1)
+    scores = n * rss / np.maximum(n - dof, 1e-9) ** 2
+    return float(ALPHA_GRID[int(np.argmin(scores))])
 
 
 def limit_blas_threads() -> None:

@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from model_core.calibration import StreamCalibration
+
 
 class NotFittedError(RuntimeError):
     """The learner has no classes yet."""
@@ -50,6 +52,7 @@ class LinearPredictor:
     bias: np.ndarray  # (n_classes,)
     active: np.ndarray  # (n_classes,) bool: has an example and is not retired
     temperature: float = 1.0
+    sure_threshold: float = 0.5  # a top probability below this is shown as a doubt
 
     def decision_function(self, embeddings: np.ndarray) -> np.ndarray:
         if not self.active.any():
@@ -91,7 +94,8 @@ class IncrementalLearner(ABC):
 
         A negative weight takes back a sample learned with the opposite weight (exactly for
         learners that support it): how a crowd's changing consensus is followed. Each learned
-        sample counts as one example of its class whatever its weight.
+        sample counts as one example of its class whatever its weight. Before learning a
+        sample with a positive weight, the learner's guess on it feeds `calibration_`.
         """
         X, y = self._check_samples(X, y)
         if not np.isfinite(sample_weight) or sample_weight == 0:
@@ -101,6 +105,8 @@ class IncrementalLearner(ABC):
         if not self.is_initialized:
             self._initialize(X.shape[1])
         for x, label in zip(X, y, strict=True):
+            if sample_weight > 0:
+                self._observe_guess(x, int(label))
             self._learn_one(x, int(label), float(sample_weight))
             self.counts_[label] += 1 if sample_weight > 0 else -1
         return self
@@ -118,7 +124,12 @@ class IncrementalLearner(ABC):
             return LinearPredictor(FeatureMap(), np.zeros((0, n)), np.zeros(n), self.active_)
         kernel, bias = self._linear()
         return LinearPredictor(
-            self._features(), kernel.copy(), bias.copy(), self.active_, self._temperature()
+            self._features(),
+            kernel.copy(),
+            bias.copy(),
+            self.active_,
+            self.calibration_.temperature(self._temperature()),
+            self.calibration_.sure_threshold(),
         )
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -155,6 +166,7 @@ class IncrementalLearner(ABC):
         """Every learned array; with `get_config`, enough to rebuild the learner exactly."""
         self._ensure_bookkeeping()  # a model with no labels yet is saved too
         state = {"counts_": self.counts_, "retired_": self.retired_}
+        state.update(self.calibration_.get_state())
         if self.is_initialized:
             state["n_features_"] = np.array(self.n_features_)
             state.update(self._get_learned_state())
@@ -165,6 +177,7 @@ class IncrementalLearner(ABC):
         learner = cls(**config)
         learner.counts_ = np.array(state["counts_"], np.int64)
         learner.retired_ = np.array(state["retired_"], bool)
+        learner.calibration_ = StreamCalibration.from_state(state)
         if "n_features_" in state:
             learner.n_features_ = int(state["n_features_"])
             learner._set_learned_state(state)
@@ -174,6 +187,19 @@ class IncrementalLearner(ABC):
         if not hasattr(self, "counts_"):
             self.counts_ = np.zeros(0, np.int64)
             self.retired_ = np.zeros(0, bool)
+            self.calibration_ = StreamCalibration.empty()
+
+    def _observe_guess(self, x: np.ndarray, label: int) -> None:
+        """What the contributor saw before this answer, against the answer (prequential)."""
+        active = self.active_
+        if not self.is_initialized or active.sum() < 2:
+            return  # no guess, or one that could not be otherwise: nothing to calibrate
+        kernel, bias = self._linear()
+        scores = (self._features()(x[None]) @ kernel + bias)[0, active]
+        position = int(np.count_nonzero(active[:label])) if active[label] else None
+        self.calibration_.observe(
+            scores, position, self.calibration_.temperature(self._temperature())
+        )
 
     # ---- for subclasses ----------------------------------------------------------------------
 
