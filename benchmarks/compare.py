@@ -114,7 +114,7 @@ def _figures(runs: list[RunResult], bound: list[float]) -> dict:
             },
             **{
                 f"new_label_accuracy_after_{k}": _stats(
-                    [np.mean(r.new_label_accuracy[k]) for r in runs]
+                    [_mean(r.new_label_accuracy[k]) for r in runs]
                 )
                 for k in NEW_LABEL_EXAMPLES
             },
@@ -131,8 +131,12 @@ def _figures(runs: list[RunResult], bound: list[float]) -> dict:
 
 
 def _on_example(run: RunResult, k: int) -> float:
-    hits = [ok for ok, n in zip(run.first_guesses, run.guess_example, strict=True) if n == k]
-    return float(np.mean(hits)) if hits else np.nan
+    return _mean([ok for ok, n in zip(run.first_guesses, run.guess_example, strict=True) if n == k])
+
+
+def _mean(values: Sequence[float]) -> float:
+    """NaN for no values (a label never reached that many examples), without a warning."""
+    return float(np.mean(values)) if len(values) else np.nan
 
 
 def _calibration(runs: list[RunResult]) -> dict[str, dict[str, float]]:

@@ -67,7 +67,6 @@ class Policy:
     admins: frozenset[int] = frozenset()
     group_photos: str = "mentions"  # in groups: photos that address the bot, or "all"
     undo_window: float = 300.0  # seconds during which a vote can be taken back
-    unsure_below: float = 0.5  # a top guess less likely than this is shown as a doubt
     votes_to_settle: int = 2  # agreeing votes that settle a photo (an admin's vote settles it)
     review_gold_share: float = 0.1  # of review photos, the share already settled by an admin
     photos_per_user: int = 4  # waiting or being read, per contributor (see bot.admission)
@@ -706,7 +705,7 @@ class Desk:
             for p in sample.prediction
             if p.label_id < len(labels) and not labels[p.label_id].retired
         ]
-        sure = bool(guesses) and guesses[0].probability >= self.policy.unsure_below
+        sure = bool(guesses) and guesses[0].probability >= self.snapshot.sure_threshold
         return GuessView(sample, guesses, bool(labels.active), sure, note)
 
     async def _after(self, tap: TapIn, sample: Sample, outcome: str, undoable: bool) -> AfterTap:

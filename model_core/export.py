@@ -97,6 +97,7 @@ def _description(backbone: Backbone, snapshot: ModelSnapshot) -> dict:
             "pixels": "RGB 0..255, shorter side scaled to the input size, centre cropped",
         },
         "output": "probabilities in label-id order (labels.txt); inactive labels are exactly 0",
+        "sure_threshold": snapshot.sure_threshold,  # below it the bot says it is not sure
         "labels": [
             {
                 "id": label.id,

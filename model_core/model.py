@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from model_core.calibration import DEFAULT_SURE_THRESHOLD
 from model_core.checkpoints import Checkpoint
 from model_core.labels import Label, LabelError, LabelSet
 from model_core.learners import learner_class, make_learner
@@ -34,6 +35,12 @@ class ModelSnapshot:
     labels: LabelSet
     predictor: LinearPredictor | None
     example_counts: tuple[int, ...] = ()
+
+    @property
+    def sure_threshold(self) -> float:
+        """The top probability from which a guess is shown as sure: calibrated by the learner
+        on its own first guesses so that sure guesses are right at least 95% of the time."""
+        return self.predictor.sure_threshold if self.predictor else DEFAULT_SURE_THRESHOLD
 
     def examples_of(self, label_id: int) -> int:
         """How many answers taught this label (0 for a label added after this version)."""

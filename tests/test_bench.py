@@ -15,7 +15,17 @@ from helpers import labelbot, write_tree
 
 from benchmarks.compare import JOINT, forgetting, run_all, summarize
 from benchmarks.data import EmbeddingCache, folder_split
-from benchmarks.protocol import RunResult, Split
+from benchmarks.protocol import (
+    STREAMS,
+    RunResult,
+    Split,
+    fit_joint_ridge,
+    make_stream,
+    run_joint,
+    run_learner,
+)
+from benchmarks.report import markdown_tables
+from model_core.learners.analytic import AnalyticLearner
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +46,7 @@ def tiny_split(fashion) -> Split:
 
 
 def test_every_learner_and_the_bounds_report_every_figure(tiny_split):
-    learners = ["seed", "finetune", "ncm", "cgan", "analytic"]
+    learners = ["seed", "finetune", "ncm", "lda", "cgan", "analytic"]
     summary = summarize(run_all(tiny_split, learners, seeds=[0, 1], base=2))
     assert set(summary) == {*learners, "joint_ridge", "joint_logistic", JOINT}
     for name in learners:
@@ -45,14 +55,49 @@ def test_every_learner_and_the_bounds_report_every_figure(tiny_split):
         assert len(figures["accuracy_per_phase"]["mean"]) == 3
         assert figures["old_accuracy_per_phase"]["mean"][0] is None  # no old label yet
         assert 0 <= figures["first_guess_accuracy"]["mean"] <= 1
+        assert figures["first_guess_on_example_1"]["mean"] == 0  # no guess can name it
+        assert 0 <= figures["new_label_accuracy_after_10"]["mean"] <= 1
+        assert 0 <= figures["calibration_error"]["mean"] <= 1
         assert figures["update_latency_p50_ms"]["mean"] > 0  # every update was timed
         assert figures["state_bytes"]["mean"] > 0
-    # Streaming ridge is exactly the ridge fit on everything: the harness must see that.
-    assert summary["analytic"]["accuracy_per_phase"] == summary["joint_ridge"]["accuracy_per_phase"]
+    # The logistic bound is fitted once, after the last phase, on every photo.
+    logistic = summary["joint_logistic"]["accuracy_per_phase"]["mean"]
+    assert logistic[:2] == [None, None] and 0.5 < logistic[2] <= 1
     assert summary[JOINT]["ratio_to_joint"]["mean"] == 1.0
-    # With no replay a softmax head forgets; the exact ridge does not. Real photos, 4 labels.
+    tables = markdown_tables(summary)
+    assert "| analytic |" in tables and "| joint_logistic |" in tables and "ECE" in tables
+
+
+def test_in_blocks_a_head_without_replay_forgets_and_the_ridge_does_not(tiny_split):
+    """Real photos, 4 labels, each phase only its new label's photos."""
+    runs = run_all(tiny_split, ["finetune", "analytic"], seeds=[0], base=2, stream="blocks")
+    summary = summarize(runs)
     assert summary["finetune"]["old_accuracy_last_phase"]["mean"] < 0.5
     assert summary["analytic"]["old_accuracy_last_phase"]["mean"] > 0.8
+
+
+@pytest.mark.parametrize("kind", STREAMS)
+def test_every_photo_arrives_once_and_never_before_its_label(tiny_split, kind):
+    stream = make_stream(tiny_split.y, 4, base=2, seed=1, kind=kind)
+    arrived = np.concatenate([photos for _, photos in stream.phases])
+    assert sorted(arrived) == list(range(len(tiny_split.y)))
+    known: set[int] = set()
+    for labels, photos in stream.phases:
+        known |= {int(label) for label in labels}
+        assert set(tiny_split.y[photos].tolist()) <= known
+    later = set(tiny_split.y[stream.phases[-1][1]].tolist())
+    assert (len(later) > 1) == (kind == "mixed")  # mixed: old labels keep arriving
+
+
+def test_the_harness_sees_that_streaming_ridge_is_the_joint_ridge(tiny_split):
+    """At a fixed lambda and with the plain read-out, `analytic` after each phase is the ridge
+    fitted at once on every photo that has arrived: the harness must measure them equal."""
+    stream = make_stream(tiny_split.y, 4, base=2, seed=0, kind="mixed")
+    streamed = run_learner(
+        lambda: AnalyticLearner(alpha=0.5, low_shot_examples=0), tiny_split, stream
+    )
+    joint = run_joint(lambda X, y, n: fit_joint_ridge(X, y, n, alpha=0.5), tiny_split, stream)
+    assert streamed.accuracy == joint.accuracy
 
 
 def test_forgetting_is_the_drop_from_each_labels_best():
@@ -91,6 +136,7 @@ def test_labelbot_bench_writes_table_json_and_chart(tmp_path):
         "--seeds", "1",
         "--base", "8",
         "--learners", "ncm,analytic",
+        "--stream", "blocks",
         "--out", "out/fm.json",
         cwd=tmp_path,
         LABELBOT_DATA_DIR=str(tmp_path / "data"),

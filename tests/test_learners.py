@@ -204,3 +204,72 @@ def test_analytic_follows_a_changing_consensus_exactly():
     expected = weighted_ridge(learner, X[kept], y, w)
     np.testing.assert_allclose(learner.coef_, expected, atol=1e-8)
     assert learner.counts_.tolist() == np.bincount(y, minlength=4).tolist()
+
+
+# ---- analytic: lambda by GCV, the low-shot read-out, old checkpoints ---------------------------
+
+
+def brute_force_gcv(learner: AnalyticLearner, X, y) -> float:
+    """GCV from its definition, through the hat matrix H of ridge at each lambda of the grid."""
+    from model_core.learners.analytic import ALPHA_GRID
+
+    phi = learner._features()(X).astype(np.float64)
+    Y = np.eye(learner.n_classes_)[y]
+    scores = []
+    for alpha in ALPHA_GRID:
+        hat = phi @ np.linalg.solve(phi.T @ phi + alpha * np.eye(phi.shape[1]), phi.T)
+        residual = Y - hat @ Y
+        scores.append(len(y) * (residual**2).sum() / (len(y) - np.trace(hat)) ** 2)
+    return float(ALPHA_GRID[int(np.argmin(scores))])
+
+
+def test_lambda_is_the_one_gcv_picks_and_the_head_is_ridge_at_it():
+    rng = np.random.default_rng(5)
+    centres = rng.standard_normal((4, 24))
+    y = rng.integers(4, size=120)
+    X = (centres[y] + 2.5 * rng.standard_normal((120, 24))).astype(np.float32)
+    forward = AnalyticLearner().add_classes(4).partial_fit(X, y)
+    order = rng.permutation(len(y))
+    shuffled = AnalyticLearner().add_classes(4).partial_fit(X[order], y[order])
+    for learner in (forward, shuffled):
+        np.testing.assert_allclose(learner.coef_, weighted_ridge(learner, X, y), atol=1e-8)
+        learner.retune()  # on all the data now: the same choice in any order
+        assert learner.alpha_ == brute_force_gcv(learner, X, y)
+        np.testing.assert_allclose(learner.coef_, weighted_ridge(learner, X, y), atol=1e-8)
+    assert forward.alpha_ == shuffled.alpha_ != 1.0  # chosen, not the starting value
+    np.testing.assert_allclose(forward.coef_, shuffled.coef_, atol=1e-8)
+
+
+def test_a_fixed_alpha_is_never_retuned(fashion):
+    X, y, _, _ = fashion
+    learner = AnalyticLearner(alpha=2.0).add_classes(10).partial_fit(X, y)
+    assert learner.alpha_ == 2.0
+    np.testing.assert_allclose(learner.coef_, weighted_ridge(learner, X, y), atol=1e-8)
+
+
+def test_a_new_label_with_few_examples_is_recognised_sooner(fashion):
+    """Ridge shrinks a rare label's scores; the low-shot read-out undoes it while it is rare."""
+    X, y, T, ty = fashion
+    rare = 9
+    keep = (y != rare) | (np.cumsum(y == rare) <= 3)  # three examples of the new label
+    recognised = {}
+    for m in (0.0, 30.0):
+        learner = AnalyticLearner(low_shot_examples=m).add_classes(10).partial_fit(X[keep], y[keep])
+        recognised[m] = (learner.predict(T[ty == rare]) == rare).mean()
+        np.testing.assert_allclose(
+            learner.coef_, weighted_ridge(learner, X[keep], y[keep]), atol=1e-8
+        )
+    assert recognised[30.0] > recognised[0.0] + 0.2
+
+
+def test_a_head_saved_before_lambda_was_chosen_loads_and_keeps_learning(fashion):
+    """Checkpoints of earlier versions hold only P and W (and alpha 1 in their config)."""
+    X, y, _, _ = fashion
+    learner = AnalyticLearner(alpha=1.0).add_classes(10).partial_fit(X[:200], y[:200])
+    state = learner.get_state()
+    old = {k: state[k] for k in ("counts_", "retired_", "n_features_", "precision_", "coef_")}
+    loaded = AnalyticLearner.from_state(learner.get_config(), old)
+    np.testing.assert_allclose(loaded.class_sums_, learner.class_sums_, atol=1e-6)
+    np.testing.assert_array_equal(loaded.class_weights_, learner.class_weights_)
+    loaded.partial_fit(X[200:], y[200:])
+    np.testing.assert_allclose(loaded.coef_, weighted_ridge(loaded, X, y), atol=1e-8)

@@ -145,6 +145,8 @@ class AnalyticLearner(IncrementalLearner):
     def _low_shot_scale(self) -> np.ndarray:
         """h_k ** (m / (m + n_k)) per class: 1 for a class without examples."""
         weights = self.class_weights_
+        if not self.low_shot_examples:
+            return np.ones_like(weights)
         fitted = np.einsum("ij,ij->j", self.class_sums_, self.coef_)
         own_fit = np.where(weights > 0, fitted / np.where(weights > 0, weights, 1.0), 1.0)
         exponent = self.low_shot_examples / (self.low_shot_examples + np.maximum(weights, 0))
