@@ -6,8 +6,12 @@ residual around each label's running mean embedding (a statistic, learned withou
 so it starts useful after one example and the adversarial game only has to learn the spread.
 
 It is itself incremental: its label embeddings grow when a label is added (old rows kept), and
-each update trains on the new real sample together with replay of the other labels from a
+each round trains on the new real samples together with replay of the other labels from a
 frozen copy of the generator (deep generative replay), so it does not forget them.
+
+Amortised: the adversarial game plays one round per `train_every` real samples, on all of them
+at once, and then fills a pool of generated residuals per label. Between rounds, replay is drawn
+from the pool around each label's current mean: numpy only, no TensorFlow call per answer.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ class FeatureCGAN:
         learning_rate: float = 1e-4,
         anchor_weight: float = 10.0,
         refresh_every: int = 100,
+        train_every: int = 8,
+        pool_per_label: int = 8,
         seed: int = 0,
     ) -> None:
         self.n_features = n_features
@@ -67,11 +73,14 @@ class FeatureCGAN:
         self.gradient_penalty, self.learning_rate = gradient_penalty, learning_rate
         self.anchor_weight = anchor_weight
         self.refresh_every = refresh_every
+        self.train_every, self.pool_per_label = train_every, pool_per_label
         self.rng = np.random.default_rng(seed)
         self.n_classes = 0
         self.anchors = np.zeros((0, n_features), np.float32)  # running mean per label
         self.counts = np.zeros(0, np.int64)
         self.updates = 0
+        self.pending: list[tuple[np.ndarray, int]] = []  # real samples since the last round
+        self.pool = np.zeros((0, pool_per_label, n_features), np.float32)  # residuals
         self.generator: keras.Model | None = None
 
     # ---- growth and sampling -----------------------------------------------------------------
@@ -88,6 +97,7 @@ class FeatureCGAN:
             critic = carry_over_weights(self.critic, critic)
         self.generator, self.critic = generator, critic
         self._compile()
+        self.fill_pool()
 
     def sample(self, labels: np.ndarray, frozen: bool = False) -> np.ndarray:
         """One generated embedding per entry of `labels`."""
@@ -98,23 +108,49 @@ class FeatureCGAN:
         generate = self._generate_frozen if frozen else self._generate
         return generate(noise, labels, self.anchors[labels]).numpy()
 
+    def replay(self, labels: np.ndarray) -> np.ndarray:
+        """Like `sample`, from the pool: a stored residual around each label's current mean."""
+        labels = np.asarray(labels, np.int64)
+        picks = self.rng.integers(self.pool_per_label, size=len(labels))
+        samples = self.anchors[labels] + self.pool[labels, picks]
+        return samples / np.maximum(np.linalg.norm(samples, axis=1, keepdims=True), 1e-12)
+
+    def fill_pool(self) -> None:
+        """Generates `pool_per_label` samples of every label and keeps them as residuals."""
+        labels = np.repeat(np.arange(self.n_classes), self.pool_per_label)
+        residuals = self.sample(labels) - self.anchors[labels]
+        self.pool = residuals.reshape(self.n_classes, self.pool_per_label, self.n_features)
+
     # ---- learning ----------------------------------------------------------------------------
 
     def observe(self, x: np.ndarray, label: int) -> None:
-        """Learns from one real (normalised) embedding, replaying the other known labels."""
+        """Learns from one real (normalised) embedding; every `train_every` of them, a round."""
         self.counts[label] += 1
         self.anchors[label] += (x - self.anchors[label]) / self.counts[label]
+        self.pending.append((x, label))
+        if len(self.pending) >= self.train_every:
+            self.train_round()
+
+    def train_round(self) -> None:
+        """The adversarial game on the pending real samples plus frozen replay of the other
+        known labels, then a fresh pool."""
+        if not self.pending:
+            return
+        real_labels = np.array([label for _, label in self.pending], np.int32)
         others = np.flatnonzero(self.frozen_counts > 0)
-        others = others[others != label]
+        others = others[~np.isin(others, real_labels)]
         replayed = self.rng.choice(others, self.replay_size) if len(others) else others
-        labels = np.concatenate([[label], replayed]).astype(np.int32)
-        real = np.vstack([x[None], self.sample(replayed, frozen=True)]).astype(np.float32)
+        labels = np.concatenate([real_labels, replayed]).astype(np.int32)
+        real = np.vstack([[x for x, _ in self.pending], self.sample(replayed, frozen=True)])
+        real = real.astype(np.float32)
         for _ in range(self.critic_steps):
             self._critic_step(real, labels, self._noise(len(labels)), self.anchors[labels])
         self._generator_step(labels, self._noise(len(labels)), self.anchors[labels])
-        self.updates += 1
-        if self.updates % self.refresh_every == 0:
+        before, self.updates = self.updates, self.updates + len(self.pending)
+        if self.updates // self.refresh_every != before // self.refresh_every:
             self.refresh_frozen()
+        self.pending = []
+        self.fill_pool()
 
     def refresh_frozen(self) -> None:
         """Takes the generator as it is now as the teacher for later replay."""
@@ -138,6 +174,10 @@ class FeatureCGAN:
             "frozen_counts": self.frozen_counts,
         }
         state["updates"] = np.array(self.updates)
+        state["pool"] = self.pool
+        if self.pending:  # real samples waiting for the next round
+            state["pending_x"] = np.stack([x for x, _ in self.pending])
+            state["pending_labels"] = np.array([label for _, label in self.pending])
         for prefix, model in (("g", self.generator), ("c", self.critic), ("f", self.frozen)):
             state.update({f"{prefix}{i}": w for i, w in enumerate(model.get_weights())})
         return state
@@ -150,6 +190,16 @@ class FeatureCGAN:
         for prefix, model in (("g", self.generator), ("c", self.critic), ("f", self.frozen)):
             model.set_weights([state[f"{prefix}{i}"] for i in range(len(model.weights))])
         self.frozen_counts = np.array(state["frozen_counts"], np.int64)
+        if "pool" in state:
+            self.pool = np.array(state["pool"], np.float32)
+        else:  # saved before the pool existed
+            self.fill_pool()
+        self.pending = [
+            (np.array(x, np.float32), int(label))
+            for x, label in zip(
+                state.get("pending_x", ()), state.get("pending_labels", ()), strict=True
+            )
+        ]
 
     # ---- TensorFlow steps --------------------------------------------------------------------
 
