@@ -223,6 +223,8 @@ class ModelReport:
     versions: list[int]
     recent: list[str]
     older: list[int]  # versions a rollback can restore, newest last
+    temperature: float | None = None  # of the shown percentages; None before any label
+    sure_threshold: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,16 @@ class Desk:
             for event in await self.store.recent_events(5)
         ]
         older = [v for v in versions if v < snapshot.version][-5:]
-        return ModelReport(snapshot.version, snapshot.learner, versions, recent, older)
+        predictor = snapshot.predictor
+        return ModelReport(
+            snapshot.version,
+            snapshot.learner,
+            versions,
+            recent,
+            older,
+            predictor.temperature if predictor else None,
+            snapshot.sure_threshold,
+        )
 
     # ---- photos ----------------------------------------------------------------------------
 

@@ -197,6 +197,16 @@ def proposal_for_admins(name: str, who: str) -> str:
 def model(report: ModelReport) -> str:
     lines = [f"Model version {report.version} ({report.learner} learner)."]
     lines.append("Stored versions: " + (", ".join(map(str, report.versions)) or "none yet"))
+    if report.temperature is not None:
+        sure = (
+            "never, until some confidence earns 95% right"
+            if report.sure_threshold >= 1
+            else f"from {report.sure_threshold:.0%}"
+        )
+        lines.append(
+            f"Percentages: softmax temperature {report.temperature:.3g}, calibrated on the "
+            f"answers to its own guesses; shown as sure {sure}."
+        )
     if report.recent:
         lines += ["", "Recent changes:", *report.recent]
     return "\n".join(lines)

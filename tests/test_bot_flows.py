@@ -119,6 +119,8 @@ def test_admin_commands(fake, bot, photos):
     assert stats.photo and stats.photo[:4] == b"\x89PNG" and "1 votes" in stats.text
     model = say(fake, ADMIN, "/model")
     assert "Model version" in model.text
+    assert "softmax temperature 0.1," in model.text  # the default, before 30 answered guesses
+    assert "shown as sure from 50%" in model.text
     # A refusal is the tap's answer, never dropped: here a version that is not stored.
     assert "no longer stored" in tap(fake, ADMIN, model, "rc:999")["text"]
     rollback = model.buttons()[-1]

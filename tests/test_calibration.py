@@ -90,3 +90,18 @@ def test_unlearning_observes_nothing(fashion):
     before = learner.calibration_.guesses
     learner.partial_fit(X[:5], y[:5], sample_weight=-1)
     assert learner.calibration_.guesses == before
+
+
+def test_the_model_snapshot_carries_the_threshold_the_desk_uses(fashion):
+    from model_core.model import LabelModel
+
+    X, y, _, _ = fashion
+    model = LabelModel.new("analytic")
+    assert model.snapshot().sure_threshold == DEFAULT_SURE_THRESHOLD  # no label yet
+    for name in range(10):
+        model.add_label(f"label {name}")
+    order = np.random.default_rng(1).permutation(len(y))
+    for i in order:
+        model.reinforce(X[i], int(y[i]))
+    assert model.snapshot().sure_threshold == model.learner.snapshot().sure_threshold
+    assert model.learner.calibration_.guesses > 250
