@@ -1,4 +1,4 @@
-"""The bot's SQLite file: who sent which photo, who voted what, and the model's journal.
+"""The bot's database: who sent which photo, who voted what, and the model's journal.
 
 Every change to the model is first an `events` row (the journal, which doubles as the audit
 trail); `bot.journal` applies the rows in id order through the model service, and after a crash
@@ -6,13 +6,16 @@ it replays the rows the last checkpoint does not include. Photos are not stored:
 them under their `file_id`; we keep a compact float16 embedding.
 
 One connection; aiosqlite runs it on its own thread. Writes that must be atomic take
-`self._lock`, since concurrent handlers share the connection.
+`self._lock`, since concurrent handlers share the connection. SQLite by default; PostgreSQL
+through `bot.postgres.PostgresConnection`, which speaks the same part of aiosqlite, so every
+query below is written once, in SQL both accept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +26,7 @@ from pathlib import Path
 import aiosqlite
 import numpy as np
 
+from bot.postgres import DATABASE_ERRORS, INTEGRITY_ERRORS, PostgresConnection
 from model_core.consensus import Ballot, Verdict
 from model_core.labels import Label, LabelSet
 
@@ -224,9 +228,26 @@ class Proposal:
 
 
 class Store:
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: aiosqlite.Connection | PostgresConnection) -> None:
         self._db = connection
         self._lock = asyncio.Lock()
+
+    @classmethod
+    async def connect(cls, database: Path | str) -> Store:
+        """A `postgresql://` URL, or the path of the SQLite file."""
+        if isinstance(database, str) and database.startswith(("postgresql://", "postgres://")):
+            return await cls.open_postgres(database)
+        return await cls.open(Path(database))
+
+    @classmethod
+    async def open_postgres(cls, url: str) -> Store:
+        """Connects to (and migrates) a PostgreSQL database; StoreError says why it cannot."""
+        try:
+            connection = await PostgresConnection.connect(url)
+            await connection.migrate()
+        except DATABASE_ERRORS as error:
+            raise StoreError(f"cannot use the database {_without_password(url)}: {error}") from None
+        return cls(connection)
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -253,6 +274,8 @@ class Store:
             return cursor.lastrowid
 
     async def schema_version(self) -> int:
+        if isinstance(self._db, PostgresConnection):
+            return await self._db.schema_version()
         async with self._db.execute("PRAGMA user_version") as cursor:
             return (await cursor.fetchone())[0]
 
@@ -336,7 +359,7 @@ class Store:
         async with self._lock:
             try:
                 await self._insert_vote(sample, user_id, label_id)
-            except aiosqlite.IntegrityError as error:
+            except (aiosqlite.IntegrityError, *INTEGRITY_ERRORS) as error:
                 await self._db.rollback()
                 raise VoteRefused("You already voted on this photo.") from error
             event_id = await self._follow(sample.id, decide, user_id)
@@ -446,7 +469,9 @@ class Store:
             await self._db.execute("DELETE FROM verdicts WHERE sample_id = ?", (sample_id,))
             return
         await self._db.execute(
-            "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO verdicts VALUES (?, ?, ?, ?, ?) ON CONFLICT(sample_id) DO UPDATE SET "
+            "label_id = excluded.label_id, confidence = excluded.confidence, "
+            "settled = excluded.settled, decided_at = excluded.decided_at",
             (sample_id, verdict.label_id, verdict.confidence, int(verdict.settled), time.time()),
         )
 
@@ -622,7 +647,8 @@ class Store:
         async with self._lock:
             if banned:
                 await self._db.execute(
-                    "INSERT OR IGNORE INTO bans VALUES (?, ?, ?)", (user_id, by, time.time())
+                    "INSERT INTO bans VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    (user_id, by, time.time()),
                 )
             else:
                 await self._db.execute("DELETE FROM bans WHERE user_id = ?", (user_id,))
@@ -776,6 +802,8 @@ class Store:
             return event_id
 
     async def _insert_event(self, kind: EventKind, user_id: int | None, **fields) -> int:
+        if isinstance(self._db, PostgresConnection):
+            await self._db.lock_journal()  # SQLite's one writer at a time gives the same order
         columns = ["kind", "user_id", "created_at", *fields]
         cursor = await self._db.execute(
             f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
@@ -802,7 +830,7 @@ class Store:
             await self._db.execute("UPDATE events SET result = ? WHERE id = ?", (result, event_id))
             if version is not None:
                 await self._db.execute(
-                    "INSERT OR IGNORE INTO model_versions VALUES (?, ?, ?)",
+                    "INSERT INTO model_versions VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     (version, event_id, time.time()),
                 )
             await self._db.commit()
@@ -904,3 +932,8 @@ def _stored_photo(row: sqlite3.Row, votes: list[StoredVote]) -> StoredPhoto:
         votes=tuple(votes),
         verdict=None if row[10] is None else Verdict(row[10], row[11], bool(row[12])),
     )  # fmt: skip
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may be logged: user and host, never the password."""
+    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", url)

@@ -123,11 +123,16 @@ class House:
 
     async def open_store(self) -> Store:
         """The store, for reading beside a running bot (SQLite's WAL lets readers in)."""
-        if not self.data.database.is_file():
+        if self.settings.database_url is None and not self.data.database.is_file():
             raise DataDirError(
                 f"{self.data.root} holds no labelbot data yet (no {self.data.database.name})"
             )
-        return await Store.open(self.data.database)
+        return await self._connect_store()
+
+    async def _connect_store(self) -> Store:
+        """PostgreSQL when LABELBOT_DATABASE_URL is set, else the data dir's SQLite file."""
+        url = self.settings.database_url
+        return await Store.connect(url.reveal() if url else self.data.database)
 
     def claim(self) -> None:
         """Takes the writer lock (DataDirBusy names the holder); idempotent."""
@@ -146,7 +151,7 @@ class House:
         self.claim()
         store = None
         try:
-            store = await Store.open(self.data.database)
+            store = await self._connect_store()
             embedder = self.embedder() if reads_photos else None
             service = ModelService.open(self.data.models, self.settings.learner, embedder=embedder)
             journal = Journal(store, service)

@@ -41,6 +41,7 @@ VARIABLES = (  # every setting labelbot reads; .env.example and the README docum
     "LABELBOT_WEBHOOK_SECRET",
     "LABELBOT_WEBHOOK_LISTEN",
     "LABELBOT_WEBHOOK_PORT",
+    "LABELBOT_DATABASE_URL",
 )
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
@@ -97,6 +98,7 @@ class Settings:
     webhook_secret: Secret | None = None
     webhook_listen: str = "127.0.0.1"  # behind a TLS proxy on the same machine
     webhook_port: int = 8443
+    database_url: Secret | None = None  # postgresql://…: the store lives there, not in SQLite
 
     @classmethod
     def from_env(
@@ -132,6 +134,7 @@ class Settings:
             webhook_secret=_parse_webhook_secret(get("LABELBOT_WEBHOOK_SECRET")),
             webhook_listen=get("LABELBOT_WEBHOOK_LISTEN", "127.0.0.1"),
             webhook_port=_parse_count("LABELBOT_WEBHOOK_PORT", get("LABELBOT_WEBHOOK_PORT"), 8443),
+            database_url=_parse_database_url(get("LABELBOT_DATABASE_URL")),
             review_gold_share=_parse_share(
                 "LABELBOT_REVIEW_GOLD_SHARE", get("LABELBOT_REVIEW_GOLD_SHARE"), 0.1
             ),
@@ -279,6 +282,18 @@ def _parse_share(key: str, raw: str, default: float) -> float:
     if not 0 <= share <= 1:
         raise SettingsError(f"{key} must be a number from 0 to 1; got {raw!r}")
     return share
+
+
+def _parse_database_url(raw: str) -> Secret | None:
+    """A PostgreSQL URL (kept secret: it may hold a password); empty keeps SQLite."""
+    if not raw:
+        return None
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(
+            "LABELBOT_DATABASE_URL must be a PostgreSQL URL such as "
+            "postgresql://labelbot@localhost/labelbot; leave it unset for the SQLite file"
+        )
+    return Secret(raw)
 
 
 def _parse_webhook_secret(raw: str) -> Secret | None:

@@ -33,8 +33,9 @@ apt_install() {
     exit 1
 }
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
-# Fashion-MNIST: real product photos for the benchmark, the demo and the tests.
-apt_install dataset-fashion-mnist
+# Fashion-MNIST: real product photos for the benchmark, the demo and the tests; PostgreSQL:
+# the tests run the store against a real server (started by the tests, on loopback).
+apt_install dataset-fashion-mnist postgresql
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 stamp="$VENV/.labelbot-installed"

@@ -13,7 +13,7 @@ from helpers import weighted_ridge
 from bot.desk import Desk, DeskError, Imported, TapIn
 from bot.store import NewSample, Prediction, ProposalState
 from labelbot.house import House
-from labelbot.settings import Settings
+from labelbot.settings import Secret, Settings
 from labelbot.writer_lock import DataDirBusy
 from model_core.consensus import Verdict
 from model_core.service import Reading
@@ -26,9 +26,13 @@ def embedding(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(1280).astype(np.float32)
 
 
-@pytest.fixture
-async def house(tmp_path):
-    settings = Settings(admins=frozenset({ADMIN}), data_dir=tmp_path / "data")
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def house(request, tmp_path):
+    """The desk over each store: the data dir's SQLite file, and a real PostgreSQL."""
+    url = None
+    if request.param == "postgresql":
+        url = Secret(request.getfixturevalue("postgres").new_database())
+    settings = Settings(admins=frozenset({ADMIN}), data_dir=tmp_path / "data", database_url=url)
     built = House(settings, command="labelbot run")
     yield built
     await built.close()

@@ -104,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
         "version", nargs="?", type=int, metavar="VERSION", help="default: the one before"
     )
     _add_export(commands)
+    mover = commands.add_parser(
+        "migrate-db", help="move the store from its SQLite file into an empty PostgreSQL database"
+    )
+    mover.add_argument(
+        "--from", dest="source", metavar="sqlite:///FILE",
+        help="the SQLite store (default: the data dir's labelbot.sqlite3)",
+    )  # fmt: skip
+    mover.add_argument(
+        "--to", dest="target", metavar="postgresql://…",
+        help="the empty PostgreSQL database (default: LABELBOT_DATABASE_URL)",
+    )  # fmt: skip
     bench.add_arguments(
         commands.add_parser("bench", help="benchmark of the learners (README: Benchmark)")
     )
@@ -134,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         if settings.token is not None:
             logs.hide(settings.token.reveal())
+        if settings.database_url is not None:
+            logs.hide(settings.database_url.reveal())
         if settings.log_file is not None:
             logs.add_file(settings.log_file)
         if getattr(args, "learner", None):
@@ -170,7 +183,7 @@ def _with_webhook(settings: Settings, args: argparse.Namespace, logs: Logs) -> S
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings, logs: Logs) -> int:
-    from labelbot.cli import bot_commands, export_commands, model_commands
+    from labelbot.cli import bot_commands, db_commands, export_commands, model_commands
 
     match args.command:
         case "run":
@@ -197,6 +210,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, logs: Logs) -> int:
             )  # fmt: skip
         case "export":
             return export_commands.export_model(settings, args.out)
+        case "migrate-db":
+            return db_commands.migrate_db(settings, args.source, args.target)
         case "bench":
             return bench.run(args, settings)
     raise AssertionError(f"unhandled command {args.command}")

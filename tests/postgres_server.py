@@ -1,0 +1,62 @@
+"""A real PostgreSQL server for the tests, from Debian's `postgresql` package (scripts/setup.sh
+installs it): a throwaway cluster on a free loopback port, one fresh database per test."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from helpers import free_port
+
+
+class PostgresServer:
+    def __init__(self) -> None:
+        binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not binaries:
+            raise RuntimeError(
+                "PostgreSQL is not installed: run scripts/setup.sh (it installs Debian's "
+                "postgresql package), or apt-get install postgresql"
+            )
+        self.bin = Path(binaries[-1]).parent
+        self.root = Path(tempfile.mkdtemp(prefix="labelbot-pg-"))
+        self.port = free_port()
+        self._databases = 0
+        self._as = []  # PostgreSQL refuses to run as root: then it runs as its own user
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chmod(self.root, 0o755)
+            os.chown(self.root, owner.pw_uid, owner.pw_gid)
+            self._as = ["runuser", "-u", "postgres", "--"]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://labelbot@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> PostgresServer:
+        data = self.root / "cluster"
+        self._run("initdb", "-D", data, "-U", "labelbot", "-A", "trust", "-E", "UTF8", "--no-sync")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", data, "-o", options, "-l", self.root / "log", "-w", "start")
+        return self
+
+    def new_database(self) -> str:
+        """A fresh, empty database's URL."""
+        self._databases += 1
+        name = f"test_{self._databases}"
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "labelbot", name)
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", self.root / "cluster", "-m", "immediate", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _run(self, program: str, *args) -> None:
+        command = [*self._as, str(self.bin / program), *map(str, args)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"{program} failed: {done.stderr or done.stdout}")

@@ -1,0 +1,138 @@
+"""PostgreSQL as the store: the journal's order across writers, and `labelbot migrate-db`.
+
+The desk and store tests (test_desk.py) run against both SQLite and this real server."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import asyncpg
+import pytest
+from helpers import labelbot
+from test_desk import ADMIN, ALICE, BOB, accept, open_desk, photo
+
+from bot.store import EventKind, Store
+from labelbot.house import House
+from labelbot.settings import Secret, Settings
+
+
+async def test_journal_ids_commit_in_id_order_across_writers(postgres):
+    """A second writer's event waits for the first writer's transaction, so a reader that
+    applies events above the last id it saw can never skip one that commits later."""
+    url = postgres.new_database()
+    first, second = await Store.open_postgres(url), await Store.open_postgres(url)
+    try:
+        async with first._lock:  # a vote's transaction, not yet committed
+            held = await first._insert_event(EventKind.ADD_LABEL, ADMIN, name="cat")
+            later = asyncio.create_task(second.add_event(EventKind.ADD_LABEL, ADMIN, name="dog"))
+            await asyncio.sleep(0.5)
+            assert not later.done()  # waits for the journal lock, with no id drawn yet
+            await first._db.commit()
+        assert await later == held + 1
+        assert [e.id for e in await second.events_after(0)] == [held, held + 1]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_second_vote_is_refused_on_postgresql_as_on_sqlite(postgres, tmp_path):
+    url = Secret(postgres.new_database())
+    house = House(Settings(admins=frozenset({ADMIN}), data_dir=tmp_path, database_url=url))
+    desk = await open_desk(house)
+    try:
+        await desk.add_label(ADMIN, "cat")
+        tap, sample_id = await photo(desk, 1)
+        await desk.vote(tap, sample_id, 0, accept)
+        with pytest.raises(Exception, match="already voted"):
+            await desk.store.record_vote(await desk.store.sample(sample_id), ALICE, 0, None)
+    finally:
+        await house.close()
+
+
+async def build_sqlite_bot(data) -> dict[str, list[tuple]]:
+    """A bot with labels, photos, votes, an undo, a ban and a review: every table has rows."""
+    house = House(Settings(admins=frozenset({ADMIN}), data_dir=data), command="labelbot run")
+    desk = await open_desk(house)
+    try:
+        for name in ("cat", "dog", "bird"):
+            await desk.add_label(ADMIN, name)
+        for n in range(1, 6):
+            tap, sample_id = await photo(desk, n)
+            await desk.vote(tap, sample_id, n % 3, accept)
+        await desk.store.touch_user(ALICE, "Alice")
+        await desk.ban(ADMIN, str(BOB))
+    finally:
+        await house.close()
+    return dump_sqlite(data / "labelbot.sqlite3")
+
+
+def dump_sqlite(path) -> dict[str, list[tuple]]:
+    from bot.store_copy import TABLES
+
+    with sqlite3.connect(path) as db:
+        return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in TABLES}
+
+
+async def dump_postgres(url) -> dict[str, list[tuple]]:
+    from bot.store_copy import TABLES
+
+    connection = await asyncpg.connect(url)
+    try:
+        return {
+            t: [tuple(r) for r in await connection.fetch(f"SELECT * FROM {t} ORDER BY 1, 2")]
+            for t in TABLES
+        }
+    finally:
+        await connection.close()
+
+
+async def test_migrate_db_moves_every_row_and_the_bot_carries_on(postgres, tmp_path):
+    data = tmp_path / "data"
+    before = await build_sqlite_bot(data)
+    assert all(before[t] for t in ("users", "samples", "votes", "events", "verdicts", "bans"))
+    url = postgres.new_database()
+    done = labelbot("migrate-db", "--to", url, cwd=tmp_path, LABELBOT_DATA_DIR=str(data))
+    assert done.returncode == 0, done.stderr
+    assert "moved" in done.stdout and "5 samples" in done.stdout
+    assert await dump_postgres(url) == before
+
+    # The bot now runs on PostgreSQL: same labels and model, new ids after the copied ones.
+    settings = Settings(admins=frozenset({ADMIN}), data_dir=data, database_url=Secret(url))
+    house = House(settings, command="labelbot run")
+    desk = await open_desk(house)
+    try:
+        assert [label.name for label in desk.snapshot.labels] == ["cat", "dog", "bird"]
+        tap, sample_id = await photo(desk, 9)
+        assert sample_id == max(row[0] for row in before["samples"]) + 1
+        await desk.vote(tap, sample_id, 1, accept)
+        events = await desk.store.events_after(0)
+        assert events[-1].id == max(row[0] for row in before["events"]) + 1
+    finally:
+        await house.close()
+
+    again = labelbot("migrate-db", "--to", url, cwd=tmp_path, LABELBOT_DATA_DIR=str(data))
+    assert again.returncode == 2 and "already holds a store" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--to", "mysql://x"], "--to must be a PostgreSQL URL"),
+        (["--from", "/tmp/x.sqlite3", "--to", "postgresql://a@b/c"], "--from must look like"),
+        (["--from", "sqlite:///nowhere.sqlite3", "--to", "postgresql://a@b/c"], "no SQLite store"),
+    ],
+)
+def test_migrate_db_refuses_bad_arguments_in_one_line(tmp_path, arguments, message):
+    done = labelbot("migrate-db", *arguments, cwd=tmp_path, LABELBOT_DATA_DIR=str(tmp_path))
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_database_password_never_reaches_the_output(tmp_path):
+    url = "postgresql://labelbot:hunter2secret@127.0.0.1:1/nothing"
+    environment = {"LABELBOT_DATABASE_URL": url, "LABELBOT_DATA_DIR": str(tmp_path)}
+    done = labelbot("export", "data", "--out", "out", cwd=tmp_path, **environment)
+    assert done.returncode == 2, done.stderr
+    assert "cannot use the database postgresql://labelbot:***@127.0.0.1:1/nothing" in done.stderr
+    assert "hunter2secret" not in done.stdout + done.stderr
