@@ -21,19 +21,20 @@ from helpers import (
 )
 
 from bot.fake_telegram import FakeTelegram, user
+from labelbot.settings import Secret
 
 pytestmark = pytest.mark.slow
 TOKEN = "123456:" + "A" * 35  # the shape BotFather's tokens have
 
 
 @contextlib.contextmanager
-def bot_process(tmp_path):
+def bot_process(tmp_path, **env: str):
     """`labelbot run` against the fake API, polling; yields (fake, process)."""
     fake = FakeTelegram(token=TOKEN).start()
     process = labelbot_process(
         "run", "--api-base-url", fake.base_url, "--api-file-url", fake.base_file_url,
         cwd=tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, LABELBOT_ADMINS=str(ADMIN["id"]),
-        LABELBOT_DATA_DIR=str(tmp_path / "data"),
+        LABELBOT_DATA_DIR=str(tmp_path / "data"), **env,
     )  # fmt: skip
     try:
         fake.wait_for(lambda: "getUpdates" in fake.calls, timeout=180, what="polling")
@@ -53,9 +54,9 @@ def vote(fake: FakeTelegram, photos, votes: int) -> None:
     fake.wait_for(lambda: saved() == votes, what="every vote saved")
 
 
-def run_bot_process_and_vote(tmp_path, photos, stop: signal.Signals, votes: int = 3):
+def run_bot_process_and_vote(tmp_path, photos, stop: signal.Signals, votes: int = 3, **env: str):
     """`labelbot run`: an admin adds a label, people vote, then `stop`."""
-    with bot_process(tmp_path) as (fake, process):
+    with bot_process(tmp_path, **env) as (fake, process):
         vote(fake, photos, votes)
         started = time.monotonic()
         process.send_signal(stop)
@@ -113,9 +114,9 @@ def test_a_locked_database_is_one_line(tmp_path):
     assert "locked" in result.stderr
 
 
-def examples_after_restart(tmp_path, backbone) -> str:
+def examples_after_restart(tmp_path, backbone, **settings) -> str:
     fake = FakeTelegram(token=TOKEN).start()
-    running = start_bot(fake, tmp_path / "data", backbone)
+    running = start_bot(fake, tmp_path / "data", backbone, **settings)
     try:
         return say(fake, ALICE, "/labels").text
     finally:
@@ -130,11 +131,18 @@ def test_run_against_another_api_server_stops_on_sigterm(tmp_path, backbone, pho
     assert "coffee: 3 examples" in examples_after_restart(tmp_path, backbone)
 
 
-def test_a_killed_bot_replays_committed_votes_on_restart(tmp_path, backbone, photos):
-    stderr, code = run_bot_process_and_vote(tmp_path, photos, signal.SIGKILL)
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_a_killed_bot_replays_committed_votes_on_restart(
+    request, tmp_path, backbone, photos, store
+):
+    url = request.getfixturevalue("postgres").new_database() if store == "postgresql" else ""
+    env = {"LABELBOT_DATABASE_URL": url} if url else {}
+    stderr, code = run_bot_process_and_vote(tmp_path, photos, signal.SIGKILL, **env)
     assert code == -signal.SIGKILL and "stopped cleanly" not in stderr
-    # The votes were in SQLite, not in a checkpoint: the journal brings them back.
-    assert "coffee: 3 examples" in examples_after_restart(tmp_path, backbone)
+    # The votes were in the store, not in a checkpoint: the journal brings them back.
+    settings = {"database_url": Secret(url)} if url else {}
+    assert "coffee: 3 examples" in examples_after_restart(tmp_path, backbone, **settings)
+    assert (tmp_path / "data" / "labelbot.sqlite3").exists() == (store == "sqlite")
 
 
 def test_demo_runs_and_reports_rounds(tmp_path):
