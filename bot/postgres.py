@@ -9,6 +9,11 @@ upserts). `PostgresConnection` gives it what an aiosqlite connection gives:
   it lasts until `commit` or `rollback`; reads outside one see committed data.
 - One operation at a time on the connection, as aiosqlite's one thread does.
 
+A server restart or a dropped connection is survived: the connection is re-opened and a
+statement that lost nothing (a read, or the first statement of a transaction) runs again; one
+that would lose an open transaction's work raises `DatabaseUnavailable` instead, and the next
+operation starts afresh.
+
 What differs is kept here: `$n` placeholders, `RETURNING id` for the row id of an insert, the
 schema's types (`PG_MIGRATIONS`, versioned like the SQLite ones), and an advisory lock that
 makes journal ids commit in id order when several processes write (`lock_journal`).
@@ -17,14 +22,30 @@ makes journal ids commit in id order when several processes write (`lock_journal
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The connection to PostgreSQL was lost with work in flight, or cannot be re-opened."""
+
+
 INTEGRITY_ERRORS: tuple[type[Exception], ...] = (asyncpg.IntegrityConstraintViolationError,)
-DATABASE_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, OSError)
+DATABASE_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, OSError, DatabaseUnavailable)
+CONNECTION_LOST = (  # the server went away (restart, network): reconnect
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+    OSError,
+)
+RECONNECT_WAITS = (0.1, 0.3, 1.0, 2.0, 4.0)  # seconds between attempts to re-open
 JOURNAL_LOCK = 0x6C61_6265_6C62  # pg_advisory_xact_lock key of the journal ("labelb")
 
 # Tables whose ids the database assigns; an insert into one reports the id it wrote.
@@ -152,14 +173,44 @@ class _Pending:
 class PostgresConnection:
     """One asyncpg connection behaving like the store's aiosqlite connection."""
 
-    def __init__(self, connection: asyncpg.Connection) -> None:
+    def __init__(self, connection: asyncpg.Connection, url: str) -> None:
         self._connection = connection
+        self._url = url
         self._busy = asyncio.Lock()
         self._transaction: asyncpg.transaction.Transaction | None = None
 
     @classmethod
     async def connect(cls, url: str) -> PostgresConnection:
-        return cls(await asyncpg.connect(url, timeout=10))
+        return cls(await asyncpg.connect(url, timeout=10), url)
+
+    async def _call(self, work: Callable[[], Awaitable[T]], *, opens: bool = False) -> T:
+        """Runs `work` (under `_busy`); after a lost connection, re-opens it and runs `work`
+        again unless that would drop an open transaction's earlier statements. `opens`: this
+        statement is the first of its transaction."""
+        try:
+            return await work()
+        except CONNECTION_LOST as error:
+            if not self._connection.is_closed() and not isinstance(error, OSError):
+                raise  # e.g. a misuse of the driver, not a lost connection
+            lost_work = self._transaction is not None and not opens
+            self._transaction = None
+            await self._reconnect()
+            if lost_work:
+                raise DatabaseUnavailable(
+                    "the connection to the database was lost during a change; please try again"
+                ) from error
+            return await work()
+
+    async def _reconnect(self) -> None:
+        log.warning("the connection to PostgreSQL was lost; reconnecting")
+        for wait in RECONNECT_WAITS:
+            await asyncio.sleep(wait)
+            try:
+                self._connection = await asyncpg.connect(self._url, timeout=10)
+                return
+            except (*CONNECTION_LOST, asyncpg.PostgresError) as error:
+                last = error
+        raise DatabaseUnavailable(f"cannot reach the database again: {last}")
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> _Pending:
         return _Pending(lambda: self._execute(sql, tuple(args)))
@@ -170,22 +221,33 @@ class PostgresConnection:
         returns_id = table is not None and table.group(1).lower() in ASSIGNED_IDS
         if returns_id and "RETURNING" not in sql.upper():
             query += " RETURNING id"
-        async with self._busy:
+
+        async def run() -> PostgresCursor:
             await self._begin_if_changing(sql)
             if _CHANGES_DATA.match(sql) and not returns_id:
                 status = await self._connection.execute(query, *args)
                 return PostgresCursor([], None, _affected(status))
             rows = await self._connection.fetch(query, *args)
-        lastrowid = rows[-1]["id"] if returns_id and rows else None
-        return PostgresCursor(rows, lastrowid, len(rows))
+            lastrowid = rows[-1]["id"] if returns_id and rows else None
+            return PostgresCursor(rows, lastrowid, len(rows))
+
+        async with self._busy:
+            return await self._call(run, opens=self._opens(sql))
+
+    def _opens(self, sql: str) -> bool:
+        return self._transaction is None and bool(_CHANGES_DATA.match(sql))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = [tuple(row) for row in rows]
         if not rows:
             return
-        async with self._busy:
+
+        async def run() -> None:
             await self._begin_if_changing(sql)
             await self._connection.executemany(to_dollar_placeholders(sql), rows)
+
+        async with self._busy:
+            await self._call(run, opens=self._opens(sql))
 
     async def _begin_if_changing(self, sql: str) -> None:
         if self._transaction is None and _CHANGES_DATA.match(sql):
@@ -195,22 +257,32 @@ class PostgresConnection:
     async def commit(self) -> None:
         async with self._busy:
             if self._transaction is not None:
-                transaction, self._transaction = self._transaction, None
-                await transaction.commit()
+                await self._call(self._end_transaction)
+
+    async def _end_transaction(self, commit: bool = True) -> None:
+        transaction = self._transaction
+        await (transaction.commit() if commit else transaction.rollback())
+        self._transaction = None
 
     async def rollback(self) -> None:
         async with self._busy:
             if self._transaction is not None:
-                transaction, self._transaction = self._transaction, None
-                await transaction.rollback()
+                try:
+                    await self._end_transaction(commit=False)
+                except CONNECTION_LOST:  # the server rolled it back with the connection
+                    self._transaction = None
 
     async def lock_journal(self) -> None:
         """Holds, until this transaction ends, the lock every journal writer takes before it
         inserts an event: ids are drawn and committed in the same order, so a reader applying
         `id > last` never skips an id that commits later."""
-        async with self._busy:
+
+        async def run() -> None:
             await self._begin_if_changing("INSERT")
             await self._connection.execute("SELECT pg_advisory_xact_lock($1)", JOURNAL_LOCK)
+
+        async with self._busy:
+            await self._call(run, opens=self._transaction is None)
 
     async def schema_version(self) -> int:
         async with self._busy:

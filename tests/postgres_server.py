@@ -40,9 +40,12 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         data = self.root / "cluster"
         self._run("initdb", "-D", data, "-U", "labelbot", "-A", "trust", "-E", "UTF8", "--no-sync")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run("pg_ctl", "-D", data, "-o", options, "-l", self.root / "log", "-w", "start")
+        self._run("pg_ctl", "-D", data, "-o", self._options, "-l", self.root / "log", "-w", "start")
         return self
+
+    @property
+    def _options(self) -> str:
+        return f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
 
     def new_database(self) -> str:
         """A fresh, empty database's URL."""
@@ -50,6 +53,23 @@ class PostgresServer:
         name = f"test_{self._databases}"
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "labelbot", name)
         return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+    def restart(self) -> None:
+        """A fast restart: every open connection is dropped, as in a failover."""
+        data = self.root / "cluster"
+        self._run(
+            "pg_ctl",
+            "-D",
+            data,
+            "-o",
+            self._options,
+            "-l",
+            self.root / "log",
+            "-m",
+            "fast",
+            "-w",
+            "restart",
+        )  # a log file: the server must not hold our captured pipes open
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", self.root / "cluster", "-m", "immediate", "stop")

@@ -136,3 +136,35 @@ def test_the_database_password_never_reaches_the_output(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "cannot use the database postgresql://labelbot:***@127.0.0.1:1/nothing" in done.stderr
     assert "hunter2secret" not in done.stdout + done.stderr
+
+
+async def test_the_store_survives_a_server_restart(tmp_path):
+    """Reads and new changes go on after the connection drops; a change whose transaction was
+    open when it dropped is refused in one clear error, and nothing half-done remains."""
+    from postgres_server import PostgresServer
+
+    from bot.postgres import DatabaseUnavailable
+
+    server = PostgresServer().start()  # its own server: the restart must not hit other tests
+    url = Secret(server.new_database())
+    house = House(Settings(admins=frozenset({ADMIN}), data_dir=tmp_path, database_url=url))
+    desk = await open_desk(house)
+    try:
+        await desk.add_label(ADMIN, "cat")
+        tap, sample_id = await photo(desk, 1)
+        server.restart()
+        assert [label.name for label in await desk.store.labels()] == ["cat"]  # a read
+        await desk.vote(tap, sample_id, 0, accept)  # a change, in a new transaction
+        assert await desk.store.tally(sample_id) == {0: 1}
+
+        async with desk.store._lock:  # a transaction open when the server goes away
+            await desk.store._insert_event(EventKind.ADD_LABEL, ADMIN, name="ghost")
+            server.restart()
+            with pytest.raises(DatabaseUnavailable, match="try again"):
+                await desk.store._db.commit()
+        assert "ghost" not in [e.name for e in await desk.store.events_after(0)]
+        tap, second = await photo(desk, 2)  # and the next change works
+        await desk.vote(tap, second, 0, accept)
+    finally:
+        await house.close()
+        server.stop()
