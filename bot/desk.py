@@ -71,6 +71,7 @@ class Policy:
     review_gold_share: float = 0.1  # of review photos, the share already settled by an admin
     photos_per_user: int = 4  # waiting or being read, per contributor (see bot.admission)
     photos_at_once: int = 64  # being read at once, across everyone
+    reestimate_every: int = REESTIMATE_EVERY  # votes between re-estimates; 0: never (replicas)
 
 
 @dataclass(frozen=True)
@@ -523,7 +524,8 @@ class Desk:
     def _count_vote(self) -> None:
         """Re-estimates reliabilities in the background every REESTIMATE_EVERY votes."""
         self._votes_since_estimate += 1
-        due = self._votes_since_estimate >= REESTIMATE_EVERY
+        every = self.policy.reestimate_every
+        due = every > 0 and self._votes_since_estimate >= every
         if due and (self._reestimating is None or self._reestimating.done()):
             self._reestimating = asyncio.get_running_loop().create_task(self._reestimate_quietly())
 

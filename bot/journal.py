@@ -4,6 +4,9 @@ Handlers commit an event and then `apply` it; whichever handler arrives first ap
 pending event up to its own, so the model sees the order SQLite assigned even when handlers
 race. At start-up `catch_up` replays what the newest checkpoint lacks (the model service skips
 event ids it already holds), which is how a crash loses no vote.
+
+A replica (`--role replica`) has a `RemoteJournal` instead: it commits events the same way,
+wakes the trainer, and waits for the trainer's published model to hold them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import asyncio
 import logging
 from typing import Any
 
-from bot.store import Event, EventKind, Store
+from bot.store import EVENTS_CHANNEL, Event, EventKind, Store
+from model_core.labels import normalize_label_name
 from model_core.service import ModelService
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,14 @@ class Journal:
             self._results.clear()  # replayed events have no one waiting for them
             await self.service.reserve_labels(await self.store.labels())
             await self.store.save_labels(self.service.snapshot.labels)
+            return applied
+
+    async def pump(self) -> int:
+        """Applies every committed event not applied yet; how many. The trainer's loop: no
+        handler here waits for a result."""
+        async with self._lock:
+            applied = await self._apply_pending()
+            self._results.clear()
             return applied
 
     async def apply(self, event_id: int) -> Any:
@@ -85,3 +97,48 @@ class Journal:
                 await self.store.rebuild_contributions(event.version)
         await self.store.save_labels(service.snapshot.labels)
         return outcome
+
+
+APPLY_TIMEOUT = 30.0  # seconds a replica waits for the trainer to apply an event
+
+
+class RemoteJournal:
+    """A replica's journal: the trainer applies; this one waits for the published result.
+
+    `model` is the replica's `bot.heads.FollowedModel`. An event the trainer refused raises
+    JournalError as it does in one process; an event still pending after APPLY_TIMEOUT (no
+    trainer running) raises JournalError too: the answer is committed and will be applied.
+    """
+
+    def __init__(self, store: Store, model, timeout: float = APPLY_TIMEOUT) -> None:
+        self.store = store
+        self.model = model
+        self.timeout = timeout
+
+    async def catch_up(self) -> int:
+        return 0  # the trainer's job
+
+    async def apply(self, event_id: int) -> Any:
+        await self.store.notify(EVENTS_CHANNEL, str(event_id))
+        try:
+            await self.model.wait_for(lambda head: head.last_event_id >= event_id, self.timeout)
+        except TimeoutError:
+            raise JournalError(
+                "the model is not being updated right now; your answer is saved and will be "
+                "applied as soon as it is"
+            ) from None
+        event, result, version = await self.store.event_outcome(event_id)
+        if result is not None and result.startswith("refused"):
+            raise JournalError(result.removeprefix("refused: "))
+        return self._outcome(event, version)
+
+    def _outcome(self, event: Event, version: int | None) -> Any:
+        """What `ModelService` returned for the event, read off the published model."""
+        labels = self.model.snapshot.labels
+        match event.kind:
+            case EventKind.ADD_LABEL:
+                wanted = normalize_label_name(event.name).casefold()
+                return next(x for x in labels if x.name.casefold() == wanted)
+            case EventKind.RENAME_LABEL | EventKind.RETIRE_LABEL:
+                return labels[event.label_id]
+        return version if version is not None else self.model.snapshot.version

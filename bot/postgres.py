@@ -109,6 +109,11 @@ PG_MIGRATIONS = (  # the SQLite MIGRATIONS in bot.store, one for one, in Postgre
     """
     ALTER TABLE samples ADD COLUMN unavailable_since DOUBLE PRECISION;
     """,
+    """
+    CREATE TABLE model_heads (
+        version BIGINT PRIMARY KEY, last_event_id BIGINT NOT NULL, meta TEXT NOT NULL,
+        arrays BYTEA NOT NULL, created_at DOUBLE PRECISION NOT NULL);
+    """,
 )
 
 _CHANGES_DATA = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
@@ -283,6 +288,12 @@ class PostgresConnection:
 
         async with self._busy:
             await self._call(run, opens=self._transaction is None)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        async with self._busy:
+            await self._call(
+                lambda: self._connection.execute("SELECT pg_notify($1, $2)", channel, payload)
+            )
 
     async def schema_version(self) -> int:
         async with self._busy:

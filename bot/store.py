@@ -93,10 +93,19 @@ MIGRATIONS = (  # append only: each entry moves the schema from version i to i +
     """
     ALTER TABLE samples ADD COLUMN unavailable_since REAL;
     """,
+    # The model's read-out per version, published by the trainer for replicas (bot.heads).
+    """
+    CREATE TABLE model_heads (
+        version INTEGER PRIMARY KEY, last_event_id INTEGER NOT NULL, meta TEXT NOT NULL,
+        arrays BLOB NOT NULL, created_at REAL NOT NULL);
+    """,
 )
+HEADS_KEPT = 5  # published heads kept: a replica only ever needs the newest
 
 
 IMPORT_USER = 0  # `labelbot import` votes as this user id; Telegram never uses 0
+HEADS_CHANNEL = "labelbot_heads"  # notified with a version when the trainer publishes it
+EVENTS_CHANNEL = "labelbot_events"  # notified when a replica has committed journal events
 Decide = Callable[[list[Ballot]], Verdict | None]
 """A photo's verdict from its live votes in vote order (`model_core.consensus.Crowd.decide`)."""
 
@@ -792,6 +801,57 @@ class Store:
             (since,),
         ) as cursor:
             return [_stored_photo(row, votes.get(row[0], [])) async for row in cursor]
+
+    # ---- published heads (trainer and replicas) --------------------------------------------
+
+    async def publish_head(self, version: int, last_event_id: int, meta: str, arrays: bytes):
+        """Stores a model version's read-out (again, if only its meta changed) and wakes the
+        replicas that follow it."""
+        async with self._lock:
+            await self._db.execute(
+                "INSERT INTO model_heads VALUES (?, ?, ?, ?, ?) ON CONFLICT(version) DO UPDATE "
+                "SET meta = excluded.meta, arrays = excluded.arrays",
+                (version, last_event_id, meta, arrays, time.time()),
+            )
+            await self._db.execute(
+                "DELETE FROM model_heads WHERE version NOT IN (SELECT version FROM model_heads "
+                "ORDER BY version DESC LIMIT ?)",
+                (HEADS_KEPT,),
+            )
+            await self._db.commit()
+        await self.notify(HEADS_CHANNEL, str(version))
+
+    async def latest_head_meta(self) -> tuple[int, str] | None:
+        """The newest published head's version and meta (small: polled), or None before the
+        trainer's first."""
+        async with self._db.execute(
+            "SELECT version, meta FROM model_heads ORDER BY version DESC LIMIT 1"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else (row[0], row[1])
+
+    async def head_arrays(self, version: int) -> bytes:
+        async with self._db.execute(
+            "SELECT arrays FROM model_heads WHERE version = ?", (version,)
+        ) as cursor:
+            return bytes((await cursor.fetchone())[0])
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """A PostgreSQL notification to the processes that listen on `channel`."""
+        if isinstance(self._db, PostgresConnection):
+            await self._db.notify(channel, payload)
+
+    async def event_outcome(self, event_id: int) -> tuple[Event, str | None, int | None]:
+        """An event, its result ("ok", "refused: …" or None while pending), and the model
+        version that applying it produced."""
+        async with self._db.execute(
+            "SELECT e.id, e.kind, e.user_id, e.sample_id, e.vote_id, e.label_id, e.name, "
+            "e.version, e.weight, e.result, v.version FROM events e LEFT JOIN model_versions v "
+            "ON v.event_id = e.id WHERE e.id = ?",
+            (event_id,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return Event(row[0], EventKind(row[1]), *row[2:9]), row[9], row[10]
 
     # ---- the model journal ---------------------------------------------------------------------
 

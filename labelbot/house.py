@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.desk import Desk, Policy
-from bot.journal import Journal
+from bot.heads import FollowedModel
+from bot.journal import Journal, RemoteJournal
 from bot.store import Store
 from labelbot.quiet import import_tensorflow_quietly
 from labelbot.settings import Settings
@@ -147,7 +148,10 @@ class House:
 
     async def open_desk(self, *, reads_photos: bool = True) -> Desk:
         """Takes the writer lock, opens the store and the model, replays the journal.
-        `reads_photos=False` skips building the backbone (label and rollback commands)."""
+        `reads_photos=False` skips building the backbone (label and rollback commands).
+        A replica (`role="replica"`) takes no lock and follows the trainer's model instead."""
+        if self.settings.role == "replica":
+            return await self._open_replica_desk(reads_photos)
         self.claim()
         store = None
         try:
@@ -163,15 +167,36 @@ class House:
             raise
         if replayed:
             log.info("replayed %d journal events the last checkpoint did not hold", replayed)
-        policy = Policy(
+        self._desk = Desk(self._policy(), store, service, journal, self.data.exports)
+        await self._desk.load_crowd()
+        return self._desk
+
+    def _policy(self, **overrides) -> Policy:
+        return Policy(
             admins=self.settings.admins,
             group_photos=self.settings.group_photos,
             photos_per_user=self.settings.photos_per_user,
             photos_at_once=self.settings.photos_at_once,
             votes_to_settle=self.settings.votes_to_settle,
             review_gold_share=self.settings.review_gold_share,
+            **overrides,
         )
-        self._desk = Desk(policy, store, service, journal, self.data.exports)
+
+    async def _open_replica_desk(self, reads_photos: bool) -> Desk:
+        """The store, the trainer's published model with the local backbone, and a journal
+        that leaves applying to the trainer (which also re-estimates reliabilities)."""
+        store = await self._connect_store()
+        try:
+            embedder = self.embedder() if reads_photos else None
+            url = self.settings.database_url.reveal()
+            model = await FollowedModel.follow(store, url, embedder)
+        except BaseException:
+            await store.close()
+            raise
+        journal = RemoteJournal(store, model)
+        self._desk = Desk(
+            self._policy(reestimate_every=0), store, model, journal, self.data.exports
+        )
         await self._desk.load_crowd()
         return self._desk
 

@@ -42,9 +42,11 @@ VARIABLES = (  # every setting labelbot reads; .env.example and the README docum
     "LABELBOT_WEBHOOK_LISTEN",
     "LABELBOT_WEBHOOK_PORT",
     "LABELBOT_DATABASE_URL",
+    "LABELBOT_ROLE",
 )
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
+ROLES = ("all", "replica", "trainer")  # one process, or answering Telegram / the model's writer
 GROUP_PHOTO_MODES = ("mentions", "all")  # in groups: photos that address the bot, or every one
 _TOKEN_PATTERN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{30,}$")
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")  # Telegram allows 1-256 of these
@@ -99,6 +101,7 @@ class Settings:
     webhook_listen: str = "127.0.0.1"  # behind a TLS proxy on the same machine
     webhook_port: int = 8443
     database_url: Secret | None = None  # postgresql://…: the store lives there, not in SQLite
+    role: str = "all"  # all: one process; replica or trainer: see README, Deployment
 
     @classmethod
     def from_env(
@@ -135,6 +138,7 @@ class Settings:
             webhook_listen=get("LABELBOT_WEBHOOK_LISTEN", "127.0.0.1"),
             webhook_port=_parse_count("LABELBOT_WEBHOOK_PORT", get("LABELBOT_WEBHOOK_PORT"), 8443),
             database_url=_parse_database_url(get("LABELBOT_DATABASE_URL")),
+            role=_parse_choice("LABELBOT_ROLE", get("LABELBOT_ROLE", "all"), ROLES),
             review_gold_share=_parse_share(
                 "LABELBOT_REVIEW_GOLD_SHARE", get("LABELBOT_REVIEW_GOLD_SHARE"), 0.1
             ),
@@ -282,6 +286,29 @@ def _parse_share(key: str, raw: str, default: float) -> float:
     if not 0 <= share <= 1:
         raise SettingsError(f"{key} must be a number from 0 to 1; got {raw!r}")
     return share
+
+
+def _parse_choice(key: str, raw: str, choices: tuple[str, ...]) -> str:
+    if raw not in choices:
+        raise SettingsError(f"{key} must be one of {', '.join(choices)}; got {raw!r}")
+    return raw
+
+
+def check_role(settings: Settings) -> None:
+    """Replicas and the trainer share the store through PostgreSQL; replicas receive updates
+    by webhook (Telegram lets one process poll a token)."""
+    if settings.role == "all":
+        return
+    if settings.database_url is None:
+        raise SettingsError(
+            f"--role {settings.role} needs LABELBOT_DATABASE_URL: replicas and the trainer "
+            "share the store through PostgreSQL"
+        )
+    if settings.role == "replica" and not settings.webhook_url:
+        raise SettingsError(
+            "--role replica needs --webhook-url (or LABELBOT_WEBHOOK_URL): Telegram lets only "
+            "one process poll a token, so replicas receive updates by webhook"
+        )
 
 
 def _parse_database_url(raw: str) -> Secret | None:

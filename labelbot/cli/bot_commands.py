@@ -9,7 +9,7 @@ from pathlib import Path
 
 from labelbot.cli.errors import CommandError
 from labelbot.house import House
-from labelbot.settings import Settings
+from labelbot.settings import Settings, check_role
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,14 @@ To run labelbot on Telegram:
 
 
 def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) -> int:
-    """Polls Telegram (or the Bot API server given) until SIGINT or SIGTERM."""
+    """Polls Telegram (or the Bot API server given) until SIGINT or SIGTERM; or, with
+    `role="trainer"`, applies the replicas' events to the model (no Telegram at all)."""
+    check_role(settings)
+    if settings.role == "trainer":
+        from labelbot.trainer import run_trainer
+
+        run_trainer(House(settings, command="labelbot run --role trainer"))
+        return 0
     if settings.token is None:
         print(TOKEN_HELP, file=sys.stderr)
         return demo(settings, data=None, labels=5, rounds=4, per_round=4)
@@ -40,7 +47,8 @@ def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) 
         log.warning("LABELBOT_ADMINS is empty: nobody can add labels except through proposals")
     server = api_base_url or settings.api_base_url
     house = House(settings, command="labelbot run")
-    house.claim()  # a second bot on this data dir is refused before Telegram is asked anything
+    if settings.role == "all":  # a replica writes no model: many share a data dir
+        house.claim()  # a second bot on this data dir is refused before Telegram is asked
     app = build_application(
         settings.token.reveal(),
         house,

@@ -21,7 +21,7 @@ from labelbot.cli import bench
 from labelbot.cli.errors import CommandError
 from labelbot.house import DataDirError
 from labelbot.logs import Logs
-from labelbot.settings import Secret, Settings, SettingsError
+from labelbot.settings import ROLES, Secret, Settings, SettingsError
 from labelbot.writer_lock import DataDirBusy
 from model_core.learners import DEFAULT_LEARNER, LEARNER_NAMES
 
@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen", metavar="HOST", help="webhook server's address (default: 127.0.0.1)"
     )
     runner.add_argument("--port", type=int, help="webhook server's port (default: 8443)")
+    runner.add_argument(
+        "--role",
+        choices=ROLES,
+        help="all: one process (default, $LABELBOT_ROLE); replica: answers Telegram by "
+        "webhook and writes votes; trainer: the one model writer (both need PostgreSQL)",
+    )
     runner.add_argument(
         "--api-file-url",
         metavar="URL",
@@ -188,6 +194,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, logs: Logs) -> int:
     match args.command:
         case "run":
             settings = _with_webhook(settings, args, logs)
+            if args.role:
+                settings = dataclasses.replace(settings, role=args.role)
             return bot_commands.run(settings, args.api_base_url, args.api_file_url)
         case "demo":
             return bot_commands.demo(settings, args.data, args.labels, args.rounds, args.per_round)
