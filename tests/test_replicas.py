@@ -152,3 +152,18 @@ def test_a_killed_trainer_applies_every_vote_exactly_once_after_restart(postgres
     restarted.send_signal(signal.SIGTERM)
     assert restarted.wait(timeout=60) == 0
     assert head.snapshot.examples_of(0) == 20  # not 19, not 21: each vote exactly once
+
+
+async def test_forgetting_a_person_through_a_replica_checkpoints_on_the_trainer(postgres, tmp_path):
+    """/forgetme withdraws the person's influence, has the trainer write a checkpoint (so no
+    replay can bring it back), then deletes their rows."""
+    url = postgres.new_database()
+    async with trainer_running(url, tmp_path / "trainer"), replica(url, tmp_path / "r") as desk:
+        await desk.add_label(ADMIN, "cat")
+        tap, sample_id = await photo(desk, 1)
+        await desk.vote(tap, sample_id, 0, accept)
+        before = desk.service.head.checkpointed
+        await desk.forget(tap.user_id)
+        assert desk.service.head.checkpointed > before
+        assert await desk.store.rows_naming(tap.user_id) == 0
+        assert desk.snapshot.examples_of(0) == 0
