@@ -78,7 +78,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def postgres():
     """A real PostgreSQL server for the session (tests/postgres_server.py)."""
-    from postgres_server import PostgresServer
+    from labelbot.pg_server import PostgresServer
 
     server = PostgresServer().start()
     yield server

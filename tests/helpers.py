@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from bot.fake_telegram import (  # noqa: F401  (scripted users, re-exported for 
     user,
 )
 from labelbot.house import House
+from labelbot.net import free_port
 from labelbot.settings import Settings
 from model_core.datasets import FASHION_MNIST_LABELS, load_fashion_mnist
 
@@ -97,12 +97,6 @@ def start_bot(
     )
     hook = Webhook(free_port(), secrets.token_urlsafe(24)) if webhook else None
     return BackgroundBot(app, hook).__enter__()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def desk_of(running: BackgroundBot):

@@ -141,9 +141,8 @@ def test_the_database_password_never_reaches_the_output(tmp_path):
 async def test_the_store_survives_a_server_restart(tmp_path):
     """Reads and new changes go on after the connection drops; a change whose transaction was
     open when it dropped is refused in one clear error, and nothing half-done remains."""
-    from postgres_server import PostgresServer
-
     from bot.postgres import DatabaseUnavailable
+    from labelbot.pg_server import PostgresServer
 
     server = PostgresServer().start()  # its own server: the restart must not hit other tests
     url = Secret(server.new_database())

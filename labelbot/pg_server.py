@@ -1,5 +1,6 @@
-"""A real PostgreSQL server for the tests, from Debian's `postgresql` package (scripts/setup.sh
-installs it): a throwaway cluster on a free loopback port, one fresh database per test."""
+"""A throwaway PostgreSQL server from Debian's `postgresql` package (scripts/setup.sh installs
+it), on a free loopback port: for the tests (one fresh database per test) and the loopback
+replicas benchmark. Never for production data: fsync is off."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from helpers import free_port
+from labelbot.net import free_port
 
 
 class PostgresServer:
