@@ -34,8 +34,9 @@ apt_install() {
 }
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 # Fashion-MNIST: real product photos for the benchmark, the demo and the tests; PostgreSQL:
-# the tests run the store against a real server (started by the tests, on loopback).
-apt_install dataset-fashion-mnist postgresql
+# the tests run the store against a real server (started by the tests, on loopback);
+# haproxy: in front of two replicas in `labelbot bench --replicas`.
+apt_install dataset-fashion-mnist postgresql haproxy
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 stamp="$VENV/.labelbot-installed"

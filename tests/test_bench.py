@@ -216,7 +216,7 @@ def test_crowd_bench_compares_policies_on_real_embeddings(fashion):
     [
         (["--mix", "1,2"], "--mix: expected three shares"),
         (["--mix", "0.5,0.2,0.1"], "add up to 1"),
-        (["--latency"], "choose one of --latency, --flood and --crowd"),
+        (["--latency"], "choose one of --latency, --flood, --crowd and --replicas"),
     ],
 )
 def test_labelbot_bench_refuses_a_bad_crowd_at_once(tmp_path, arguments, message):

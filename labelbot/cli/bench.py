@@ -65,7 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="measure honest contributors' waits with and without one flooding the bot",
     )
     parser.add_argument(
-        "--contributors", type=int, default=50, help="--flood: honest contributors (50)"
+        "--replicas",
+        action="store_true",
+        help="the replicated deployment on loopback (PostgreSQL, trainer, two replicas behind "
+        "haproxy) against one process, with a replica and the trainer killed mid-burst",
+    )
+    parser.add_argument(
+        "--contributors", type=int, default=50, help="--flood, --replicas: contributors (50)"
     )
     parser.add_argument(
         "--crowd",
@@ -96,8 +102,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     learners = tuple(name.strip() for name in args.learners.split(",") if name.strip())
     in_flight = _counts(args.in_flight)
-    if args.latency + args.flood + args.crowd > 1:
-        raise CommandError("choose one of --latency, --flood and --crowd")
+    if args.latency + args.flood + args.crowd + args.replicas > 1:
+        raise CommandError("choose one of --latency, --flood, --crowd and --replicas")
     if args.requests < 1 or args.contributors < 1 or not in_flight:
         raise CommandError(
             "--requests, --contributors and every --in-flight count must be at least 1"
@@ -117,6 +123,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return _latency(args, in_flight, house)
         if args.flood:
             return _flood(args, house)
+        if args.replicas:
+            return _replicas(args, house)
         if args.crowd:
             return _crowd(args, options, _mix(args.mix, args.voters), house)
         return _accuracy(args, options, house)
@@ -157,6 +165,14 @@ def _flood(args: argparse.Namespace, house: House) -> int:
 
     figures = measure_flood(house.settings, house.backbone(), args.data, args.contributors, 4, bar)
     return _report(figures, flood_table(figures), args.out)
+
+
+def _replicas(args: argparse.Namespace, house: House) -> int:
+    from labelbot.topology import measure_replicas, replicas_table
+
+    house.backbone()  # built once into the data dir, which every process then shares
+    figures = measure_replicas(house.settings, args.data, args.contributors, 4, bar)
+    return _report(figures, replicas_table(figures), args.out)
 
 
 def _crowd(args: argparse.Namespace, options, mix, house: House) -> int:
