@@ -23,7 +23,7 @@ from pathlib import Path
 from bot import texts
 from bot.admission import Admission, SlowDown
 from bot.export import PhotoGone, read_rows, write_tables
-from bot.journal import Journal, JournalError
+from bot.journal import Journal, JournalError, NotAppliedYet
 from bot.store import (
     IMPORT_USER,
     Candidate,
@@ -815,6 +815,8 @@ class Desk:
     async def _apply(self, event_id: int):
         try:
             return await self.journal.apply(event_id)
+        except NotAppliedYet as pending:
+            raise DeskError(str(pending)) from pending
         except JournalError as error:
             raise DeskError(f"That did not work: {error}") from error
 

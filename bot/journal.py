@@ -26,6 +26,10 @@ class JournalError(Exception):
     """The model refused an event (for example a label retired meanwhile); nothing changed."""
 
 
+class NotAppliedYet(JournalError):
+    """A replica's event is committed but no trainer has applied it in time: it will be."""
+
+
 class Journal:
     def __init__(self, store: Store, service: ModelService) -> None:
         self.store = store
@@ -123,9 +127,9 @@ class RemoteJournal:
         try:
             await self.model.wait_for(lambda head: head.last_event_id >= event_id, self.timeout)
         except TimeoutError:
-            raise JournalError(
-                "the model is not being updated right now; your answer is saved and will be "
-                "applied as soon as it is"
+            raise NotAppliedYet(
+                "Saved. The model is not being updated right now; your answer will be applied "
+                "as soon as it is."
             ) from None
         event, result, version = await self.store.event_outcome(event_id)
         if result is not None and result.startswith("refused"):

@@ -97,7 +97,7 @@ async def test_a_vote_without_a_trainer_is_kept_and_applied_once_it_returns(post
         tap, sample_id = await photo(desk, 1)
         await stop_trainer()
         desk.journal.timeout = 0.5
-        with pytest.raises(DeskError, match="saved and will be applied"):
+        with pytest.raises(DeskError, match=r"^Saved\. The model is not being updated"):
             await desk.vote(tap, sample_id, 0, accept)
         assert desk.snapshot.examples_of(0) == 0
         async with trainer_running(url, tmp_path / "trainer"):
