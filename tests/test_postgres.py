@@ -36,20 +36,6 @@ async def test_journal_ids_commit_in_id_order_across_writers(postgres):
         await second.close()
 
 
-async def test_a_second_vote_is_refused_on_postgresql_as_on_sqlite(postgres, tmp_path):
-    url = Secret(postgres.new_database())
-    house = House(Settings(admins=frozenset({ADMIN}), data_dir=tmp_path, database_url=url))
-    desk = await open_desk(house)
-    try:
-        await desk.add_label(ADMIN, "cat")
-        tap, sample_id = await photo(desk, 1)
-        await desk.vote(tap, sample_id, 0, accept)
-        with pytest.raises(Exception, match="already voted"):
-            await desk.store.record_vote(await desk.store.sample(sample_id), ALICE, 0, None)
-    finally:
-        await house.close()
-
-
 async def build_sqlite_bot(data) -> dict[str, list[tuple]]:
     """A bot with labels, photos, votes, an undo, a ban and a review: every table has rows."""
     house = House(Settings(admins=frozenset({ADMIN}), data_dir=data), command="labelbot run")
