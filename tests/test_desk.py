@@ -8,22 +8,25 @@ import os
 
 import numpy as np
 import pytest
-from helpers import weighted_ridge
+from desk_helpers import (
+    ADMIN,
+    ALICE,
+    BOB,
+    CHAT,
+    accept,
+    assert_model_holds_the_contributions,
+    embedding,
+    open_desk,
+    photo,
+)
 
-from bot.desk import Desk, DeskError, Imported, TapIn
-from bot.store import NewSample, Prediction, ProposalState
+from bot.desk import DeskError, Imported, TapIn
+from bot.store import ProposalState
 from labelbot.house import House
 from labelbot.settings import Secret, Settings
 from labelbot.writer_lock import DataDirBusy
 from model_core.consensus import Verdict
 from model_core.service import Reading
-
-ADMIN, ALICE, BOB = 1, 2, 3
-CHAT = 100  # Alice's private chat
-
-
-def embedding(seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(1280).astype(np.float32)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -36,29 +39,6 @@ async def house(request, tmp_path):
     built = House(settings, command="labelbot run")
     yield built
     await built.close()
-
-
-async def open_desk(house: House) -> Desk:
-    return await house.open_desk(reads_photos=False)
-
-
-async def photo(desk: Desk, n: int, *, chat: int = CHAT, sender: int = ALICE) -> tuple[TapIn, int]:
-    """A stored photo (as `take_photo` leaves it) and a tap on its reply's buttons."""
-    guesses = (await desk.service.predict(embedding(n)[None]))[0]
-    sample = await desk.store.add_sample(
-        NewSample(
-            chat_id=chat, photo_message_id=10 * n, user_id=sender, file_id=f"F{n}",
-            file_unique_id=f"U{n}", embedding=embedding(n),
-            prediction=tuple(Prediction(g.label_id, g.probability) for g in guesses),
-            model_version=desk.snapshot.version,
-        )
-    )  # fmt: skip
-    await desk.store.set_reply_message(sample.id, 10 * n + 1)
-    return TapIn(ALICE, chat, 10 * n + 1, 10 * n, private=chat > 0), sample.id
-
-
-async def accept(text: str) -> None:
-    pass
 
 
 async def test_rollback_then_add_never_reuses_an_id(house):
@@ -243,17 +223,6 @@ async def test_export_rows_carry_the_consensus_and_filters_keep_what_was_asked(h
         json.loads(line) for line in by_name["embeddings.index.jsonl"].read_text().splitlines()
     ]
     assert [entry["sample_id"] for entry in index] == [r.sample_id for r in rows]
-
-
-async def assert_model_holds_the_contributions(desk: Desk) -> None:
-    """The analytic head equals the weighted ridge solution on what the store says each photo
-    contributes now: the exactness contract of following the consensus."""
-    held = await desk.store.contributions()
-    learner = desk.service._model.learner
-    X = np.stack([(await desk.store.sample(s)).embedding for s, _, _ in held])
-    y = np.array([label for _, label, _ in held])
-    w = np.array([weight for _, _, weight in held])
-    np.testing.assert_allclose(learner.coef_, weighted_ridge(learner, X, y, w), atol=1e-8)
 
 
 async def test_the_model_follows_the_consensus_exactly_through_votes_and_undos(house):

@@ -9,8 +9,8 @@ import sqlite3
 
 import asyncpg
 import pytest
+from desk_helpers import ADMIN, ALICE, BOB, accept, open_desk, photo
 from helpers import labelbot
-from test_desk import ADMIN, ALICE, BOB, accept, open_desk, photo
 
 from bot.store import EventKind, Store
 from labelbot.house import House

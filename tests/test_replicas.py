@@ -9,8 +9,8 @@ import dataclasses
 import signal
 
 import pytest
+from desk_helpers import ADMIN, accept, assert_model_holds_the_contributions, embedding, photo
 from helpers import labelbot_process
-from test_desk import ADMIN, accept, assert_model_holds_the_contributions, embedding, photo
 
 from bot.desk import DeskError
 from bot.heads import Head
