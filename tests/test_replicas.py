@@ -10,7 +10,7 @@ import signal
 
 import pytest
 from desk_helpers import ADMIN, accept, assert_model_holds_the_contributions, embedding, photo
-from helpers import labelbot_process
+from helpers import labelbot, labelbot_process
 
 from bot.desk import DeskError
 from bot.heads import Head
@@ -167,3 +167,18 @@ async def test_forgetting_a_person_through_a_replica_checkpoints_on_the_trainer(
         assert desk.service.head.checkpointed > before
         assert await desk.store.rows_naming(tap.user_id) == 0
         assert desk.snapshot.examples_of(0) == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "env", "message"),
+    [
+        (["--role", "trainer"], {}, "--role trainer needs LABELBOT_DATABASE_URL"),
+        (["--role", "replica"], {"LABELBOT_DATABASE_URL": "postgresql://a@b/c"},
+         "--role replica needs --webhook-url"),
+        ([], {"LABELBOT_ROLE": "leader"}, "LABELBOT_ROLE must be one of all, replica, trainer"),
+    ],
+)  # fmt: skip
+def test_a_role_without_what_it_needs_is_one_line(tmp_path, arguments, env, message):
+    done = labelbot("run", *arguments, cwd=tmp_path, LABELBOT_DATA_DIR=str(tmp_path), **env)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
