@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -176,6 +177,7 @@ def _run(server, settings, photos, contributors, each, replicas, kills, done) ->
         fake.wait_reply(warm, ADMIN["id"], timeout=START_TIMEOUT)
         figures = _burst(fake, photos, contributors, each, done, deployment if kills else None)
         figures |= asyncio.run(_exactly_once(url))
+        shutil.rmtree(root, ignore_errors=True)  # kept, with every process's log, on failure
         return figures
     finally:
         deployment.stop_all()
