@@ -4,6 +4,7 @@ replicas benchmark. Never for production data: fsync is off."""
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import pwd
@@ -42,6 +43,7 @@ class PostgresServer:
         data = self.root / "cluster"
         self._run("initdb", "-D", data, "-U", "labelbot", "-A", "trust", "-E", "UTF8", "--no-sync")
         self._run("pg_ctl", "-D", data, "-o", self._options, "-l", self.root / "log", "-w", "start")
+        atexit.register(self.stop)  # also when the caller is interrupted before its own stop
         return self
 
     @property
@@ -73,6 +75,10 @@ class PostgresServer:
         )  # a log file: the server must not hold our captured pipes open
 
     def stop(self) -> None:
+        """Stops the server and deletes its files; a second call does nothing."""
+        if not self.root.exists():
+            return
+        atexit.unregister(self.stop)
         self._run("pg_ctl", "-D", self.root / "cluster", "-m", "immediate", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
 
