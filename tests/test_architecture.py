@@ -77,7 +77,7 @@ def test_no_package_imports_another_packages_command_line():
             assert not foreign_cli, path
 
 
-def test_the_fake_telegram_is_used_only_by_the_demo_the_flood_bench_and_the_tests():
+def test_the_fake_telegram_is_used_only_by_the_demo_the_benchmarks_and_the_tests():
     users = {
         path
         for package in PACKAGES
@@ -85,4 +85,4 @@ def test_the_fake_telegram_is_used_only_by_the_demo_the_flood_bench_and_the_test
         if any(n.startswith("bot.fake_telegram") for n in names)
         and not path.startswith("bot/fake_telegram/")
     }
-    assert users == {"labelbot/demo.py", "labelbot/flood.py"}
+    assert users == {"labelbot/demo.py", "labelbot/flood.py", "labelbot/topology.py"}
