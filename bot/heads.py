@@ -112,9 +112,12 @@ class FollowedModel(ModelReader):
         return model
 
     async def _listen(self) -> None:
+        await self._open_listener()
+        self._polling = asyncio.get_running_loop().create_task(self._poll())
+
+    async def _open_listener(self) -> None:
         self._listener = await asyncpg.connect(self._url)
         await self._listener.add_listener(HEADS_CHANNEL, self._notified)
-        self._polling = asyncio.get_running_loop().create_task(self._poll())
 
     def _notified(self, *_) -> None:
         asyncio.get_running_loop().create_task(self.refresh())
@@ -126,13 +129,9 @@ class FollowedModel(ModelReader):
             try:
                 await self.refresh()
                 if self._listener.is_closed():
-                    await self._listen_again()
+                    await self._open_listener()
             except Exception as error:  # the database away for a moment: try again later
                 log.warning("cannot read the published model: %s", error)
-
-    async def _listen_again(self) -> None:
-        self._listener = await asyncpg.connect(self._url)
-        await self._listener.add_listener(HEADS_CHANNEL, self._notified)
 
     async def refresh(self) -> Head | None:
         """Swaps in the newest published head if it differs from the one held (a new version,

@@ -16,7 +16,6 @@ import logging
 from typing import Any
 
 from bot.store import EVENTS_CHANNEL, Event, EventKind, Store
-from model_core.labels import normalize_label_name
 from model_core.service import ModelService
 
 log = logging.getLogger(__name__)
@@ -141,8 +140,7 @@ class RemoteJournal:
         labels = self.model.snapshot.labels
         match event.kind:
             case EventKind.ADD_LABEL:
-                wanted = normalize_label_name(event.name).casefold()
-                return next(x for x in labels if x.name.casefold() == wanted)
+                return labels.get(event.name)
             case EventKind.RENAME_LABEL | EventKind.RETIRE_LABEL:
                 return labels[event.label_id]
         return version if version is not None else self.model.snapshot.version

@@ -104,6 +104,7 @@ HEADS_KEPT = 5  # published heads kept: a replica only ever needs the newest
 
 
 IMPORT_USER = 0  # `labelbot import` votes as this user id; Telegram never uses 0
+EVENT_COLUMNS = "id, kind, user_id, sample_id, vote_id, label_id, name, version, weight"  # Event
 HEADS_CHANNEL = "labelbot_heads"  # notified with a version when the trainer publishes it
 EVENTS_CHANNEL = "labelbot_events"  # notified when a replica has committed journal events
 Decide = Callable[[list[Ballot]], Verdict | None]
@@ -534,13 +535,11 @@ class Store:
     async def touch_user(self, user_id: int, name: str) -> None:
         """Remembers a person's display name (for the leaderboard) and when they were seen."""
         now = time.time()
-        async with self._lock:
-            await self._db.execute(
-                "INSERT INTO users (id, name, first_seen, last_seen) VALUES (?, ?, ?, ?) ON "
-                "CONFLICT(id) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen",
-                (user_id, name, now, now),
-            )
-            await self._db.commit()
+        await self._commit_one(
+            "INSERT INTO users (id, name, first_seen, last_seen) VALUES (?, ?, ?, ?) ON "
+            "CONFLICT(id) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen",
+            (user_id, name, now, now),
+        )
 
     async def people(self) -> dict[int, tuple[str, bool]]:
         """Display name and whether they hide from the leaderboard, by user id."""
@@ -549,13 +548,11 @@ class Store:
 
     async def set_hidden(self, user_id: int, hidden: bool) -> None:
         now = time.time()
-        async with self._lock:
-            await self._db.execute(
-                "INSERT INTO users (id, name, first_seen, last_seen, hidden) VALUES "
-                "(?, '', ?, ?, ?) ON CONFLICT(id) DO UPDATE SET hidden = excluded.hidden",
-                (user_id, now, now, int(hidden)),
-            )
-            await self._db.commit()
+        await self._commit_one(
+            "INSERT INTO users (id, name, first_seen, last_seen, hidden) VALUES "
+            "(?, '', ?, ?, ?) ON CONFLICT(id) DO UPDATE SET hidden = excluded.hidden",
+            (user_id, now, now, int(hidden)),
+        )
 
     async def verdicts(self) -> dict[int, int]:
         """Each decided photo's consensus label id, by sample id."""
@@ -845,9 +842,8 @@ class Store:
         """An event, its result ("ok", "refused: …" or None while pending), and the model
         version that applying it produced."""
         async with self._db.execute(
-            "SELECT e.id, e.kind, e.user_id, e.sample_id, e.vote_id, e.label_id, e.name, "
-            "e.version, e.weight, e.result, v.version FROM events e LEFT JOIN model_versions v "
-            "ON v.event_id = e.id WHERE e.id = ?",
+            f"SELECT {EVENT_COLUMNS}, result, (SELECT version FROM model_versions WHERE "
+            "event_id = events.id) FROM events WHERE id = ?",
             (event_id,),
         ) as cursor:
             row = await cursor.fetchone()
@@ -878,8 +874,7 @@ class Store:
         async with (
             self._lock,
             self._db.execute(
-                "SELECT id, kind, user_id, sample_id, vote_id, label_id, name, version, weight "
-                "FROM events WHERE id > ? ORDER BY id",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id",
                 (event_id,),
             ) as cursor,
         ):

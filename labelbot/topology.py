@@ -64,8 +64,9 @@ class Deployment:
         self.root, self.fake, self.url, self.data_dir = root, fake, url, data_dir
         self.processes: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
+        self.webhook_url = ""  # what every webhook process registers: haproxy, or the one bot
 
-    def start(self, name: str, role: str, webhook_url: str | None = None) -> None:
+    def start(self, name: str, role: str) -> None:
         env = {
             **os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "LABELBOT_ADMINS": str(ADMIN["id"]),
             "LABELBOT_DATABASE_URL": self.url, "LABELBOT_WEBHOOK_SECRET": SECRET,
@@ -76,7 +77,7 @@ class Deployment:
             self.ports.setdefault(name, free_port())
             command += [
                 "--api-base-url", self.fake.base_url, "--api-file-url", self.fake.base_file_url,
-                "--webhook-url", webhook_url or self.replica_url(name),
+                "--webhook-url", self.webhook_url,
                 "--listen", "127.0.0.1", "--port", str(self.ports[name]),
             ]  # fmt: skip
         log = (self.root / f"{name}.log").open("ab")
@@ -93,9 +94,6 @@ class Deployment:
         if cache.is_dir() and not (own / "backbones").exists():
             (own / "backbones").symlink_to(cache.resolve())
         return own
-
-    def replica_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}/telegram"
 
     def wait_listening(self, name: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -160,14 +158,17 @@ def _run(server, settings, photos, contributors, each, replicas, kills, done) ->
         if replicas:
             deployment.start("trainer", "trainer")
             proxy_port = free_port()
+            deployment.webhook_url = f"http://127.0.0.1:{proxy_port}/telegram"
             names = [f"replica{i}" for i in range(1, replicas + 1)]
             for name in names:
                 deployment.ports[name] = free_port()
-                deployment.start(name, "replica", f"http://127.0.0.1:{proxy_port}/telegram")
+                deployment.start(name, "replica")
             haproxy = _start_haproxy(root, proxy_port, [deployment.ports[n] for n in names])
             for name in names:
                 deployment.wait_listening(name)
         else:
+            deployment.ports["bot"] = free_port()
+            deployment.webhook_url = f"http://127.0.0.1:{deployment.ports['bot']}/telegram"
             deployment.start("bot", "all")
             deployment.wait_listening("bot")
         labels = list(photos)
@@ -199,9 +200,8 @@ def _burst(fake, photos, contributors, each, done, deployment) -> dict:
     """Every contributor sends `each` photos one after another and confirms each one's label;
     with a deployment, a replica and then the trainer are killed and restarted meanwhile."""
     items = [(label, image) for label, images in photos.items() for image in images]
-    answered, acknowledged = [], []
+    answered, acknowledged = [], []  # list.append is atomic: the threads share them
     total = contributors * each
-    progress_lock = threading.Lock()
 
     def contribute(n: int) -> None:
         person = user(20_000 + n)
@@ -213,8 +213,7 @@ def _burst(fake, photos, contributors, each, done, deployment) -> dict:
             except TimeoutError:
                 done(1)
                 continue
-            with progress_lock:
-                answered.append(time.perf_counter())
+            answered.append(time.perf_counter())
             try:
                 tap_label(fake, person, reply, label)
                 fake.wait_for(lambda r=reply: r.text.startswith("Saved"), REPLY_TIMEOUT)
@@ -246,10 +245,7 @@ def _kill_midway(deployment, answered: list, total: int) -> None:
         while len(answered) < share * total:
             time.sleep(0.05)
         deployment.kill(name)
-        role = "trainer" if name == "trainer" else "replica"
-        proxy = None if role == "trainer" else deployment.processes["replica2"].args
-        url = proxy[proxy.index("--webhook-url") + 1] if proxy else None
-        deployment.start(name, role, url)
+        deployment.start(name, "trainer" if name == "trainer" else "replica")
 
 
 async def _exactly_once(url: str) -> dict:

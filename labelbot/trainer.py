@@ -59,7 +59,7 @@ class Trainer:
     async def step(self, desk: Desk) -> None:
         """Applies pending events, re-estimates reliabilities when due, checkpoints when a
         replica asked, and publishes whatever changed."""
-        before = (desk.snapshot.version, desk.journal.service.last_event_id)
+        before = (desk.snapshot.version, desk.service.last_event_id)
         applied = await desk.journal.pump()
         self._since_estimate += applied
         if self._since_estimate >= REESTIMATE_EVERY:
@@ -70,7 +70,7 @@ class Trainer:
             self._checkpoint_asked = False
             await desk.service.checkpoint()
             await self.publish(desk)
-        elif (desk.snapshot.version, desk.journal.service.last_event_id) != before:
+        elif (desk.snapshot.version, desk.service.last_event_id) != before:
             await self.publish(desk)
 
     async def publish(self, desk: Desk) -> None:
