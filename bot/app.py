@@ -1,8 +1,9 @@
 """Wiring in one place: the handlers and the desk's lifecycle.
 
 `build_application` returns a python-telegram-bot Application; `post_init` opens the desk (the
-store, the model, the journal replayed), `post_shutdown` closes it: pending votes are applied
-and a checkpoint is written first, so a stop (SIGTERM included) loses no vote.
+store, the model, the journal replayed) and the inbox (every update kept until it is handled,
+see `bot.inbox`), `post_shutdown` closes them: pending votes are applied and a checkpoint is
+written first, so a stop (SIGTERM included) loses no vote, and a kill loses no update.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from telegram.ext import (
 from bot import handlers
 from bot.desk import Desk
 from bot.handlers import BotData
+from bot.inbox import DurableApplication, DurableQueue, Inbox, InboxSweeper
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +79,15 @@ def build_application(
     *,
     base_url: str | None = None,
     base_file_url: str | None = None,
+    instance: str = "labelbot",
 ) -> Application:
-    """The bot, ready for `run_polling` or `start`."""
+    """The bot, ready for `run_polling` or `start`. `instance` names this process in the
+    inbox: a restart under the same name takes over its unhandled updates at once."""
     # Every answer quotes the message it answers: in a busy group it is clear whose photo it is.
     builder = (
         ApplicationBuilder()
+        .application_class(DurableApplication)
+        .update_queue(DurableQueue())
         .token(token)
         .defaults(Defaults(do_quote=True))
         .context_types(ContextTypes(bot_data=BotData))
@@ -89,7 +95,7 @@ def build_application(
         # Telegram's own limits on what a bot sends (30 messages a second overall, 20 a minute
         # per group), and its "retry after" answers waited out instead of failing the reply.
         .rate_limiter(AIORateLimiter(max_retries=3))
-        .post_init(lambda app: _open(app, workplace))
+        .post_init(lambda app: _open(app, workplace, instance))
         .post_shutdown(lambda app: _close(app, workplace))
     )
     if base_url:
@@ -126,9 +132,13 @@ def _add_handlers(app: Application) -> None:
     app.add_error_handler(handlers.on_error)
 
 
-async def _open(app: Application, workplace: Workplace) -> None:
+async def _open(app: Application, workplace: Workplace, instance: str) -> None:
     desk = await workplace.open_desk()
     app.bot_data.desk = desk
+    inbox = Inbox(desk.store, instance, app.bot)
+    app.update_queue.inbox = inbox
+    app.bot_data.sweeper = InboxSweeper(app, inbox)
+    app.bot_data.sweeper.start()
     await _register_commands(app, desk.policy.admins)
     snapshot = desk.snapshot
     log.info(
@@ -152,6 +162,8 @@ async def _register_commands(app: Application, admins: frozenset[int]) -> None:
 
 async def _close(app: Application, workplace: Workplace) -> None:
     desk = app.bot_data.desk
+    if app.bot_data.sweeper is not None:
+        await app.bot_data.sweeper.stop()
     await workplace.close()
     if desk is not None:
         log.info("stopped cleanly at model version %d", desk.snapshot.version)

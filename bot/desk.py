@@ -329,7 +329,13 @@ class Desk:
     async def take_photo(self, photo: PhotoIn, show: Show) -> None:
         """Reads a photo (or recognises one seen before), stores it as a sample and shows the
         guesses; raises DeskError with the reason for an image that cannot be read, unless
-        its sender has been told often enough lately (see `bot.admission`)."""
+        its sender has been told often enough lately (see `bot.admission`). The same message
+        handled again (taken over from a killed process, see `bot.inbox`) is answered once."""
+        handled = await self.store.sample_by_message(photo.chat_id, photo.message_id)
+        if handled is not None:
+            if handled.reply_message_id is None:
+                await self.store.set_reply_message(handled.id, await show(self._view(handled)))
+            return None
         await self.store.touch_user(photo.user_id, photo.user_name)
         limit = self.service.intake_limits.max_bytes
         if photo.file_size is not None and photo.file_size > limit:

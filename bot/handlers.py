@@ -26,6 +26,7 @@ from bot import keyboards, texts
 from bot.charts import stats_chart
 from bot.desk import AfterTap, Desk, DeskError, GuessView, PhotoIn, TapIn
 from bot.export import PhotoGone
+from bot.inbox import InboxSweeper
 from bot.keyboards import Action, Tap, parse_tap
 from bot.store import Proposal, Sample
 
@@ -37,6 +38,7 @@ class BotData:
     """What the application holds between updates (python-telegram-bot's typed `bot_data`)."""
 
     desk: Desk | None = None
+    sweeper: InboxSweeper | None = None  # hands over updates a stopped process left (bot.inbox)
 
 
 Context = CallbackContext[ExtBot, dict, dict, BotData]

@@ -114,6 +114,16 @@ PG_MIGRATIONS = (  # the SQLite MIGRATIONS in bot.store, one for one, in Postgre
         version BIGINT PRIMARY KEY, last_event_id BIGINT NOT NULL, meta TEXT NOT NULL,
         arrays BYTEA NOT NULL, created_at DOUBLE PRECISION NOT NULL);
     """,
+    """
+    CREATE TABLE inbox (
+        bot_id BIGINT NOT NULL, update_id BIGINT NOT NULL, user_id BIGINT,
+        payload TEXT NOT NULL, owner TEXT NOT NULL, claimed_at DOUBLE PRECISION NOT NULL,
+        attempts BIGINT NOT NULL, received_at DOUBLE PRECISION NOT NULL,
+        done_at DOUBLE PRECISION, PRIMARY KEY (bot_id, update_id));
+    CREATE INDEX inbox_open ON inbox(done_at, claimed_at);
+    CREATE INDEX inbox_by_user ON inbox(user_id);
+    CREATE INDEX samples_by_message ON samples(chat_id, photo_message_id);
+    """,
 )
 
 _CHANGES_DATA = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)

@@ -99,6 +99,18 @@ MIGRATIONS = (  # append only: each entry moves the schema from version i to i +
         version INTEGER PRIMARY KEY, last_event_id INTEGER NOT NULL, meta TEXT NOT NULL,
         arrays BLOB NOT NULL, created_at REAL NOT NULL);
     """,
+    # Updates kept from their arrival until they are handled, so that a process killed in
+    # between leaves them for its restart or another replica (bot.inbox).
+    """
+    CREATE TABLE inbox (
+        bot_id INTEGER NOT NULL, update_id INTEGER NOT NULL, user_id INTEGER,
+        payload TEXT NOT NULL, owner TEXT NOT NULL, claimed_at REAL NOT NULL,
+        attempts INTEGER NOT NULL, received_at REAL NOT NULL, done_at REAL,
+        PRIMARY KEY (bot_id, update_id));
+    CREATE INDEX inbox_open ON inbox(done_at, claimed_at);
+    CREATE INDEX inbox_by_user ON inbox(user_id);
+    CREATE INDEX samples_by_message ON samples(chat_id, photo_message_id);
+    """,
 )
 HEADS_KEPT = 5  # published heads kept: a replica only ever needs the newest
 
@@ -228,6 +240,16 @@ class EventRecord:
 
 
 @dataclass(frozen=True)
+class InboxEntry:
+    """An update as the inbox keeps it: Telegram's ids, its sender, and its JSON."""
+
+    bot_id: int
+    update_id: int
+    user_id: int | None
+    payload: str
+
+
+@dataclass(frozen=True)
 class Proposal:
     id: int
     sample_id: int
@@ -328,6 +350,13 @@ class Store:
         """The earliest sample of the same photo (Telegram's file_unique_id), if any."""
         return await self._one_sample(
             "SELECT * FROM samples WHERE file_unique_id = ? ORDER BY id LIMIT 1", (file_unique_id,)
+        )
+
+    async def sample_by_message(self, chat_id: int, message_id: int) -> Sample | None:
+        """The sample stored from this very message, if it was handled before."""
+        return await self._one_sample(
+            "SELECT * FROM samples WHERE chat_id = ? AND photo_message_id = ? ORDER BY id LIMIT 1",
+            (chat_id, message_id),
         )
 
     async def known_files(self, file_unique_ids: Iterable[str]) -> set[str]:
@@ -703,7 +732,7 @@ class Store:
                                    f"({sent})", (user_id,))  # fmt: skip
             await self._db.execute("DELETE FROM samples WHERE user_id = ?", (user_id,))
             for table, column in (("votes", "user_id"), ("proposals", "user_id"),
-                                  ("reviews", "user_id"),
+                                  ("reviews", "user_id"), ("inbox", "user_id"),
                                   ("reliability", "user_id"), ("bans", "user_id"),
                                   ("users", "id")):  # fmt: skip
                 await self._db.execute(f"DELETE FROM {table} WHERE {column} = ?", (user_id,))
@@ -724,6 +753,7 @@ class Store:
                   "SELECT COUNT(*) FROM reliability WHERE user_id = ?",
                   "SELECT COUNT(*) FROM bans WHERE user_id = ? OR banned_by = ?",
                   "SELECT COUNT(*) FROM reviews WHERE user_id = ?",
+                  "SELECT COUNT(*) FROM inbox WHERE user_id = ?",
                   "SELECT COUNT(*) FROM users WHERE id = ?")  # fmt: skip
         total = 0
         for query in checks:
@@ -798,6 +828,69 @@ class Store:
             (since,),
         ) as cursor:
             return [_stored_photo(row, votes.get(row[0], [])) async for row in cursor]
+
+    # ---- the inbox (bot.inbox) -----------------------------------------------------------------
+
+    async def inbox_receive(self, entry: InboxEntry, owner: str) -> bool:
+        """Keeps an update claimed by `owner`; False if this update was received before (a
+        redelivery, which must not be handled again)."""
+        now = time.time()
+        async with self._lock:
+            cursor = await self._db.execute(
+                "INSERT INTO inbox (bot_id, update_id, user_id, payload, owner, claimed_at, "
+                "attempts, received_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?) "
+                "ON CONFLICT (bot_id, update_id) DO NOTHING",
+                (entry.bot_id, entry.update_id, entry.user_id, entry.payload, owner, now, now),
+            )
+            await self._db.commit()
+        return cursor.rowcount == 1
+
+    async def inbox_done(self, bot_id: int, update_id: int) -> None:
+        await self._commit_one(
+            "UPDATE inbox SET done_at = ? WHERE bot_id = ? AND update_id = ?",
+            (time.time(), bot_id, update_id),
+        )
+
+    async def inbox_renew(self, owner: str) -> None:
+        """Tells the other processes that `owner` still works on its open updates."""
+        await self._commit_one(
+            "UPDATE inbox SET claimed_at = ? WHERE owner = ? AND done_at IS NULL",
+            (time.time(), owner),
+        )
+
+    async def inbox_claim(
+        self, owner: str, stale_before: float, started: float, max_attempts: int
+    ) -> list[InboxEntry]:
+        """Takes over the open updates whose claim went stale (their owner died), and those
+        `owner` claimed before it `started` (it restarted). Each claim is a compare-and-set,
+        so of two processes sweeping at once only one takes an update."""
+        async with self._lock:
+            async with self._db.execute(
+                "SELECT bot_id, update_id, user_id, payload, owner, claimed_at FROM inbox "
+                "WHERE done_at IS NULL AND attempts < ? AND (claimed_at < ? OR "
+                "(owner = ? AND claimed_at < ?)) ORDER BY update_id",
+                (max_attempts, stale_before, owner, started),
+            ) as cursor:
+                rows = await cursor.fetchall()
+            claimed, now = [], time.time()
+            for bot_id, update_id, user_id, payload, was_owner, claimed_at in rows:
+                cursor = await self._db.execute(
+                    "UPDATE inbox SET owner = ?, claimed_at = ?, attempts = attempts + 1 "
+                    "WHERE bot_id = ? AND update_id = ? AND owner = ? AND claimed_at = ? "
+                    "AND done_at IS NULL",
+                    (owner, now, bot_id, update_id, was_owner, claimed_at),
+                )
+                if cursor.rowcount == 1:
+                    claimed.append(InboxEntry(bot_id, update_id, user_id, payload))
+            await self._db.commit()
+        return claimed
+
+    async def inbox_prune(self, before: float, max_attempts: int) -> None:
+        """Forgets updates received before `before` that were handled or given up on."""
+        await self._commit_one(
+            "DELETE FROM inbox WHERE received_at < ? AND (done_at IS NOT NULL OR attempts >= ?)",
+            (before, max_attempts),
+        )
 
     # ---- published heads (trainer and replicas) --------------------------------------------
 

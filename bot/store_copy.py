@@ -19,7 +19,7 @@ from model_core.progress import Progress, ProgressFactory, no_progress
 
 TABLES = (  # parents before the rows that reference them
     "users", "labels", "samples", "votes", "events", "proposals", "model_versions",
-    "contributions", "verdicts", "reliability", "bans", "reviews",
+    "contributions", "verdicts", "reliability", "bans", "reviews", "inbox",
 )  # fmt: skip
 CHUNK = 2000  # rows read and copied at a time
 

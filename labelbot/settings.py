@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,6 +44,7 @@ VARIABLES = (  # every setting labelbot reads; .env.example and the README docum
     "LABELBOT_WEBHOOK_PORT",
     "LABELBOT_DATABASE_URL",
     "LABELBOT_ROLE",
+    "LABELBOT_INSTANCE",
 )
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
@@ -102,6 +104,16 @@ class Settings:
     webhook_port: int = 8443
     database_url: Secret | None = None  # postgresql://…: the store lives there, not in SQLite
     role: str = "all"  # all: one process; replica or trainer: see README, Deployment
+    instance: str = ""  # this process's name in the inbox; "" = host name and webhook port
+
+    @property
+    def instance_name(self) -> str:
+        """Stable across restarts of the same process, distinct between replicas (each
+        listens on its own host or port), so a restart takes over its own unhandled updates."""
+        if self.instance:
+            return self.instance
+        where = self.webhook_port if self.webhook_url else "polling"
+        return f"{socket.gethostname()}:{where}"
 
     @classmethod
     def from_env(
@@ -139,6 +151,7 @@ class Settings:
             webhook_port=_parse_count("LABELBOT_WEBHOOK_PORT", get("LABELBOT_WEBHOOK_PORT"), 8443),
             database_url=_parse_database_url(get("LABELBOT_DATABASE_URL")),
             role=_parse_choice("LABELBOT_ROLE", get("LABELBOT_ROLE", "all"), ROLES),
+            instance=get("LABELBOT_INSTANCE"),
             review_gold_share=_parse_share(
                 "LABELBOT_REVIEW_GOLD_SHARE", get("LABELBOT_REVIEW_GOLD_SHARE"), 0.1
             ),

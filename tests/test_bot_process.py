@@ -28,20 +28,25 @@ TOKEN = "123456:" + "A" * 35  # the shape BotFather's tokens have
 
 
 @contextlib.contextmanager
-def bot_process(tmp_path, **env: str):
-    """`labelbot run` against the fake API, polling; yields (fake, process)."""
-    fake = FakeTelegram(token=TOKEN).start()
+def bot_process(tmp_path, fake: FakeTelegram | None = None, **env: str):
+    """`labelbot run` against the fake API (a new one unless given), polling; yields (fake,
+    process)."""
+    own_fake = fake is None
+    fake = FakeTelegram(token=TOKEN).start() if own_fake else fake
+    polls = fake.calls.count("getUpdates")
     process = labelbot_process(
         "run", "--api-base-url", fake.base_url, "--api-file-url", fake.base_file_url,
         cwd=tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, LABELBOT_ADMINS=str(ADMIN["id"]),
         LABELBOT_DATA_DIR=str(tmp_path / "data"), **env,
     )  # fmt: skip
     try:
-        fake.wait_for(lambda: "getUpdates" in fake.calls, timeout=180, what="polling")
+        fake.wait_for(lambda: fake.calls.count("getUpdates") > polls, 180, what="polling")
         yield fake, process
     finally:
         process.kill()
-        fake.stop()
+        process.wait()
+        if own_fake:
+            fake.stop()
 
 
 def vote(fake: FakeTelegram, photos, votes: int) -> None:
@@ -159,3 +164,25 @@ def test_run_without_a_token_explains_and_falls_back_to_the_demo(tmp_path):
     result = labelbot("run", cwd=tmp_path, LABELBOT_DATA_DIR=str(tmp_path / "data"))
     assert result.returncode == 0, result.stderr
     assert "@BotFather" in result.stderr and "round 1: first guess right" in result.stdout
+
+
+def test_a_photo_acknowledged_by_a_killed_bot_is_answered_after_restart(tmp_path, photos):
+    fake = FakeTelegram(token=TOKEN).start()
+    try:
+        with bot_process(tmp_path, fake):
+            say(fake, ADMIN, "/addlabel coffee")
+            fake.download_delay = 30.0  # the photo is still downloading when the bot dies
+            message_id = fake.send_photo(ALICE, photos["coffee"])
+            # Polling again with a later offset tells Telegram the update has arrived.
+            received = lambda: all(u["update_id"] < fake.pushed[-1]["update_id"]  # noqa: E731
+                                   for u in fake.updates)  # fmt: skip
+            fake.wait_for(received, what="the photo acknowledged")
+        fake.download_delay = 0.0
+        with bot_process(tmp_path, fake) as (_, restarted):
+            reply = fake.wait_reply(message_id, ALICE["id"], timeout=60)
+            restarted.send_signal(signal.SIGTERM)
+            _, stderr = restarted.communicate(timeout=60)
+    finally:
+        fake.stop()
+    assert reply.button("Skip")  # the guesses, with their buttons
+    assert "handling 1 updates a stopped process had received" in stderr

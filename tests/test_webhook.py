@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from helpers import ADMIN, say, start_bot
+from helpers import ADMIN, ALICE, desk_of, say, start_bot
 
 pytestmark = pytest.mark.slow
 
@@ -69,3 +69,20 @@ def test_labelbot_run_by_webhook_answers_and_stops_on_sigterm(tmp_path):
     assert process.returncode == 0, stderr
     assert fake.webhook_secret not in stderr and "W" * 20 not in stderr
     assert "receiving updates by webhook" in stderr
+
+
+def test_an_update_delivered_again_is_handled_once(fake, tmp_path, backbone, photos):
+    running = start_bot(fake, tmp_path / "data", backbone, webhook=True)
+    try:
+        say(fake, ADMIN, "/addlabel coffee")
+        message_id = fake.send_photo(ALICE, photos["coffee"])
+        fake.wait_reply(message_id, ALICE["id"])
+        delivered = fake.deliveries
+        fake.deliver_again(message_id)  # Telegram missed the 200 and sends it once more
+        fake.wait_for(lambda: fake.deliveries > delivered, what="the second delivery")
+        assert "Added label tea" in say(fake, ADMIN, "/addlabel tea").text  # handled after it
+        replies = [s for s in fake.messages_to(ALICE["id"]) if s.reply_to == message_id]
+        assert len(replies) == 1
+        assert running.run(desk_of(running).store.sample_by_message(ALICE["id"], message_id))
+    finally:
+        running.stop()

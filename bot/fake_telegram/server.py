@@ -85,6 +85,7 @@ class FakeTelegram:
     calls: list[str] = field(default_factory=list)
     flood_waits: dict[str, list[int]] = field(default_factory=dict)
     deliveries: int = 0  # updates accepted by the bot's webhook
+    pushed: list[dict] = field(default_factory=list)  # every update, in the order sent
     download_delay: float = 0.0  # seconds each file download takes, as over a slow link
 
     def __post_init__(self) -> None:
@@ -152,6 +153,16 @@ class FakeTelegram:
     def send_video(self, user: dict, chat=None) -> int:
         video = {"width": 320, "height": 240, "duration": 3, **self._store_file(b"\0\0\0 ftyp")}
         return self._push({"message": self._message(user, chat, video=video)})
+
+    def deliver_again(self, message_id: int) -> None:
+        """Sends the update that carried this message once more, with its update id, as
+        Telegram does when it did not see the bot acknowledge it."""
+        with self._lock:
+            update = next(
+                u for u in self.pushed if u.get("message", {}).get("message_id") == message_id
+            )
+            self.updates.append(update)
+            self._lock.notify_all()
 
     def tap(self, user: dict, sent: Sent, data: str) -> str:
         """Presses an inline button (or forges one: any data) on a message the bot sent."""
@@ -358,6 +369,7 @@ class FakeTelegram:
         with self._lock:
             update["update_id"] = next(self._ids)
             self.updates.append(update)
+            self.pushed.append(update)
             self._lock.notify_all()
             key = "message" if "message" in update else "callback_query"
             return update[key].get("message_id", update["update_id"])

@@ -54,6 +54,7 @@ def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) 
         house,
         base_url=server,
         base_file_url=api_file_url or settings.api_file_url,
+        instance=settings.instance_name,
     )
     try:
         # Both stop on SIGINT/SIGTERM; post_shutdown applies pending votes, checkpoints.

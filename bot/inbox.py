@@ -1,0 +1,143 @@
+"""Every update kept in the store before Telegram is told it arrived, until it is handled.
+
+python-telegram-bot acknowledges an update (the webhook's HTTP 200, or the next getUpdates
+offset) once it is in the application's update queue, before any handler runs: a process
+killed in between would lose it, and Telegram would never send it again. `DurableQueue` is
+that update queue with one change: `put` first commits the update to the store's inbox
+(claimed by this process), and skips an update the inbox already holds (Telegram delivers
+again what it thinks was not received). `DurableApplication` marks each update done once its
+handlers have run, whatever they raised.
+
+What a process leaves open when it dies is taken over by `InboxSweeper`: at once by the same
+process after a restart (the inbox knows it by its `owner` name), or by any other process once
+the claim is LEASE seconds old. Each process renews its own claims every RENEW_EVERY seconds,
+so a slow update is never taken from a process that is still working on it. An update whose
+handling was started MAX_ATTEMPTS times is given up, so one that kills its process cannot kill
+every restart. Handling an update twice is safe: a repeated vote is refused by the store, and
+a photo already answered is not answered again (`bot.desk.Desk.take_photo`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+from telegram import Bot, Update
+from telegram.ext import Application
+
+from bot.store import InboxEntry, Store
+
+log = logging.getLogger(__name__)
+
+LEASE = 30.0  # seconds after its owner's last renewal that an open update may be taken over
+RENEW_EVERY = 5.0  # seconds between a process's renewals of its own claims (and sweeps)
+MAX_ATTEMPTS = 3  # an update started this many times without finishing is given up
+KEPT_FOR = 24 * 3600.0  # seconds handled updates are kept, to recognise redeliveries
+
+
+class Inbox:
+    """The store's inbox as one process (`owner`) uses it."""
+
+    def __init__(self, store: Store, owner: str, bot: Bot) -> None:
+        self.store = store
+        self.owner = owner
+        self.bot = bot
+        self.started = time.time()  # what `owner` claimed before this is from a previous life
+
+    async def receive(self, update: Update) -> bool:
+        """Keeps the update; False if it was received before and must be skipped."""
+        user = update.effective_user
+        entry = InboxEntry(
+            bot_id=self.bot.id,
+            update_id=update.update_id,
+            user_id=None if user is None else user.id,
+            payload=json.dumps(update.to_dict()),
+        )
+        return await self.store.inbox_receive(entry, self.owner)
+
+    async def done(self, update: Update) -> None:
+        await self.store.inbox_done(self.bot.id, update.update_id)
+
+    async def orphans(self) -> list[Update]:
+        """The open updates this process takes over (see the module docstring); renews its
+        own claims after, so that those of a previous life are still recognised."""
+        entries = await self.store.inbox_claim(
+            self.owner, time.time() - LEASE, self.started, MAX_ATTEMPTS
+        )
+        await self.store.inbox_renew(self.owner)
+        return [Update.de_json(json.loads(entry.payload), self.bot) for entry in entries]
+
+    async def prune(self) -> None:
+        await self.store.inbox_prune(time.time() - KEPT_FOR, MAX_ATTEMPTS)
+
+
+class DurableQueue(asyncio.Queue):
+    """The application's update queue; with an inbox attached, `put` keeps each update in it
+    first (and drops a redelivered one). PTB's own items (its stop signal) pass through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inbox: Inbox | None = None
+
+    async def put(self, item: object) -> None:
+        kept = self.inbox is None or not isinstance(item, Update) or await self.inbox.receive(item)
+        if not kept:
+            log.info("update %d was received before; not handled again", item.update_id)
+            return
+        await super().put(item)
+
+    async def put_kept(self, update: Update) -> None:
+        """Queues an update the inbox already holds (one taken over from a dead process)."""
+        await super().put(update)
+
+
+class DurableApplication(Application):
+    """The Application, marking each update done in the inbox once it has been handled."""
+
+    async def process_update(self, update: object) -> None:
+        await super().process_update(update)
+        inbox = getattr(self.update_queue, "inbox", None)
+        if isinstance(update, Update) and inbox is not None:
+            await inbox.done(update)
+
+
+class InboxSweeper:
+    """Hands the updates a dead process left open to this one's update queue: its own from
+    before a restart at once, any other's once stale; renews this process's claims and
+    forgets old handled updates meanwhile."""
+
+    def __init__(self, app: Application, inbox: Inbox) -> None:
+        self.app = app
+        self.inbox = inbox
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while not self.app.running:  # post_init runs before the application starts
+            await asyncio.sleep(0.1)
+        while True:
+            try:
+                await self._sweep()
+            except Exception:  # a database hiccup: the next sweep tries again
+                log.exception("the inbox sweep failed")
+            await asyncio.sleep(RENEW_EVERY)
+
+    async def _sweep(self) -> None:
+        orphans = await self.inbox.orphans()
+        if orphans:
+            log.warning("handling %d updates a stopped process had received", len(orphans))
+        queue = self.app.update_queue
+        for update in orphans:
+            await queue.put_kept(update)
+        await self.inbox.prune()
