@@ -393,13 +393,21 @@ class Store:
         that make the model follow the photo's new consensus (see `_follow`).
 
         Returns the last event id (None when the model has nothing to change). Raises
-        VoteRefused for a second vote.
+        VoteRefused for a second vote; the same vote again (a tap handled twice, see
+        `bot.inbox`) changes nothing and returns None.
         """
         async with self._lock:
             try:
                 await self._insert_vote(sample, user_id, label_id)
             except (aiosqlite.IntegrityError, *INTEGRITY_ERRORS) as error:
                 await self._db.rollback()
+                async with self._db.execute(
+                    "SELECT label_id FROM votes WHERE sample_id = ? AND user_id = ? "
+                    "AND undone_at IS NULL",
+                    (sample.id, user_id),
+                ) as cursor:
+                    if (await cursor.fetchone())[0] == label_id:
+                        return None
                 raise VoteRefused("You already voted on this photo.") from error
             event_id = await self._follow(sample.id, decide, user_id)
             await self._db.commit()

@@ -67,6 +67,7 @@ async def test_rollback_then_add_never_reuses_an_id(house):
 async def test_a_vote_teaches_undo_takes_it_back_and_a_second_vote_is_refused(house):
     desk = await open_desk(house)
     cat = await desk.add_label(ADMIN, "cat")
+    dog = await desk.add_label(ADMIN, "dog")
     tap, sample_id = await photo(desk, 1)
     acknowledged = []
 
@@ -77,7 +78,10 @@ async def test_a_vote_teaches_undo_takes_it_back_and_a_second_vote_is_refused(ho
     assert acknowledged == ["Saved: cat"] and after.undoable and after.tally is None
     assert desk.snapshot.examples_of(cat.id) == 1
     with pytest.raises(DeskError, match="already voted"):
-        await desk.vote(tap, sample_id, cat.id, accept)
+        await desk.vote(tap, sample_id, dog.id, accept)
+    # The same vote again (a double tap, or a tap handled again after a crash) is that vote.
+    assert (await desk.vote(tap, sample_id, cat.id, acknowledge)).undoable
+    assert acknowledged[-1] == "Saved: cat" and desk.snapshot.examples_of(cat.id) == 1
     after = await desk.undo(tap, sample_id)
     assert not after.undoable and desk.snapshot.examples_of(cat.id) == 0
     with pytest.raises(DeskError, match="no vote of yours"):
