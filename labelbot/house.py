@@ -16,6 +16,7 @@ refused at once; readers (`open_reader`) take no lock and serve the newest check
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,9 +76,9 @@ class DataDir:
         """Makes the folder, or says in one line why it cannot be used."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-probe"
-            probe.write_bytes(b"")
-            probe.unlink()
+            # A file of its own: replicas sharing the data dir probe it at the same moment.
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-probe-"):
+                pass
         except OSError as error:
             raise DataDirError(
                 f"cannot write to the data dir {self.root}: {error.strerror or error}; "
