@@ -70,6 +70,8 @@ class Logs:
         # httpx logs every request URL at INFO; redacted, they are still noise without -v.
         logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        # Alembic says which engine it drives on every start; the store logs what it upgraded.
+        logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
         _route_uncaught_exceptions()
 
     def hide(self, secret: str) -> None:

@@ -273,6 +273,7 @@ async def _exactly_once(url: str) -> dict:
         applied = await connection.fetch(
             "SELECT kind, COUNT(*) FROM events WHERE result = 'ok' GROUP BY kind"
         )
+        taken_over = await connection.fetchval("SELECT COUNT(*) FROM inbox WHERE attempts > 1")
         learned = await connection.fetchval(
             "SELECT COALESCE(SUM(CASE WHEN kind = 'reinforce' THEN 1 ELSE -1 END), 0) FROM events "
             "WHERE result = 'ok' AND kind IN ('reinforce', 'unlearn')"
@@ -288,6 +289,7 @@ async def _exactly_once(url: str) -> dict:
         "events_pending": int(pending),
         "events_applied": {row[0]: int(row[1]) for row in applied},
         "model_samples": held,
+        "updates_taken_over": int(taken_over),  # left open by a killed process (bot.inbox)
         "exactly_once": held == int(taught) == int(learned) and int(pending) == 0,
     }
 
@@ -296,14 +298,15 @@ def replicas_table(f: dict) -> str:
     rows = [
         f"{f['contributors']} contributors, {f['photos_each']} photos each, {f['cores']} cores",
         "",
-        "| run | photos answered | votes acknowledged | votes stored | photos/s | exactly once |",
-        "|---|---|---|---|---|---|",
+        "| run | photos answered | votes acknowledged | votes stored | updates taken over "
+        "| photos/s | exactly once |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in f["runs"].items():
         rows.append(
             f"| {name} | {r['photos_answered']}/{r['photos_sent']} | {r['votes_acknowledged']} | "
-            f"{r['votes_stored']} | {r['photos_per_second']:.1f} | "
-            f"{'yes' if r['exactly_once'] else 'NO'} |"
+            f"{r['votes_stored']} | {r.get('updates_taken_over', 0)} | "
+            f"{r['photos_per_second']:.1f} | {'yes' if r['exactly_once'] else 'NO'} |"
         )
     rows.append(f"\ntwo replicas ÷ one process: {f['throughput_ratio']:.2f}× photos/s")
     return "\n".join(rows)

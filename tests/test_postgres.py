@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 
 import asyncpg
 import pytest
@@ -153,3 +155,80 @@ async def test_the_store_survives_a_server_restart(tmp_path):
     finally:
         await house.close()
         server.stop()
+
+
+async def test_alembic_brings_the_schema_to_sqlites_number_once_across_processes(postgres):
+    from bot.migrations import head
+    from bot.store import MIGRATIONS
+
+    url = postgres.new_database()
+    migrate = f"import asyncio; from bot.migrations import upgrade; asyncio.run(upgrade({url!r}))"
+    processes = [subprocess.Popen([sys.executable, "-c", migrate]) for _ in range(3)]  # at once
+    assert [p.wait(timeout=120) for p in processes] == [0, 0, 0]
+    stores = await asyncio.gather(*(Store.open_postgres(url) for _ in range(3)))
+    try:
+        assert head() == len(MIGRATIONS)  # revision N is SQLite's user_version N
+        assert [await s.schema_version() for s in stores] == [len(MIGRATIONS)] * 3
+        connection = await asyncpg.connect(url)
+        assert await connection.fetchval("SELECT COUNT(*) FROM alembic_version") == 1
+        await connection.close()
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_a_database_migrated_before_alembic_is_stamped_and_upgraded(postgres):
+    """A database from before Alembic (its own `labelbot_schema` table at version 5) keeps
+    its rows and gets the revisions after 5."""
+    from alembic import command
+
+    from bot.migrations import config
+
+    url = postgres.new_database()
+    await asyncio.to_thread(command.upgrade, config(url), "0005")
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "DROP TABLE alembic_version; CREATE TABLE labelbot_schema (version BIGINT NOT NULL);"
+            "INSERT INTO labelbot_schema VALUES (1), (2), (3), (4), (5);"
+            "INSERT INTO labels VALUES (0, 'cat', 0, 0)"
+        )
+        store = await Store.open_postgres(url)
+        assert await store.schema_version() == 6 and await store.labels()
+        await store.close()
+        assert await connection.fetchval("SELECT to_regclass('labelbot_schema')") is None
+        assert await connection.fetchval("SELECT to_regclass('inbox')") == "inbox"
+    finally:
+        await connection.close()
+
+
+async def test_every_revision_can_be_undone_and_redone(postgres):
+    from alembic import command
+
+    from bot.migrations import config
+
+    url = postgres.new_database()
+    await (await Store.open_postgres(url)).close()
+    await asyncio.to_thread(command.downgrade, config(url), "base")
+    connection = await asyncpg.connect(url)
+    tables = "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'"
+    try:
+        assert await connection.fetchval(tables) == 1  # alembic_version alone
+        store = await Store.open_postgres(url)
+        assert await store.schema_version() == 6
+        await store.close()
+        assert await connection.fetchval(tables) > 10
+    finally:
+        await connection.close()
+
+
+async def test_a_schema_from_a_newer_labelbot_is_refused_in_one_line(postgres):
+    from bot.store import StoreError
+
+    url = postgres.new_database()
+    await (await Store.open_postgres(url)).close()
+    connection = await asyncpg.connect(url)
+    await connection.execute("UPDATE alembic_version SET version_num = '0099'")
+    await connection.close()
+    with pytest.raises(StoreError, match=r"not one this labelbot knows.*0099"):
+        await Store.open_postgres(url)
