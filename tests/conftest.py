@@ -77,7 +77,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A real PostgreSQL server for the session (tests/postgres_server.py)."""
+    """A real PostgreSQL server for the session (labelbot/pg_server.py)."""
     from labelbot.pg_server import PostgresServer
 
     server = PostgresServer().start()
