@@ -215,11 +215,11 @@ def _burst(fake, photos, contributors, each, done, deployment) -> dict:
                 continue
             answered.append(time.perf_counter())
             try:
-                tap_label(fake, person, reply, label)
-                fake.wait_for(lambda r=reply: r.text.startswith("Saved"), REPLY_TIMEOUT)
-                acknowledged.append(1)
-            except (TimeoutError, KeyError):
-                pass  # a tap lost with a killed replica: the photo stays unlabeled
+                if tap_label(fake, person, reply, label).get("text", "").startswith("Saved"):
+                    acknowledged.append(1)  # the vote is on disk: the bot said so at once
+                fake.wait_for(lambda r=reply: _outcome(fake, r), REPLY_TIMEOUT)
+            except (TimeoutError, KeyError, LookupError):
+                pass  # no answer in time: the tallies tell
             done(1)
 
     killer = threading.Thread(target=_kill_midway, args=(deployment, answered, total), daemon=True)
@@ -236,6 +236,14 @@ def _burst(fake, photos, contributors, each, done, deployment) -> dict:
         "seconds": seconds,
         "photos_per_second": len(answered) / seconds,
     }
+
+
+def _outcome(fake: FakeTelegram, reply) -> bool:
+    """The vote's outcome is shown: the guesses message edited to "Saved … (model version
+    N)", or, with the trainer away, a reply saying the vote will be applied when it is back."""
+    return (
+        reply.text.startswith("Saved") or fake.reply_to(reply.message_id, reply.chat_id) is not None
+    )
 
 
 def _kill_midway(deployment, answered: list, total: int) -> None:
