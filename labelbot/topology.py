@@ -2,20 +2,23 @@
 
 PostgreSQL (a throwaway cluster from Debian's package), `labelbot run --role trainer`, two
 `labelbot run --role replica` processes behind haproxy, and the fake Bot API delivering updates
-by webhook to haproxy, all real processes. Contributors send photos and confirm their label,
-three times: against one `--role all` process (the baseline), against the replicas, and
-against the replicas while one replica and then the trainer are killed with SIGKILL in the
-middle of the burst and restarted. It reports photos per second, answers, acknowledged votes,
-and whether the model holds every vote in the store exactly once.
+by webhook to haproxy, all real processes. Contributors send photos (every one different) and
+confirm their label: in bursts taken in turns by one `--role all` process (the baseline) and
+the replicas, then against the replicas while one replica and then the trainer are killed
+with SIGKILL in the middle of the burst and restarted. It reports photos per second and their
+paired ratio, answers, acknowledged votes, updates taken over from a killed process, and
+whether the model holds every vote in the store exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -120,6 +123,9 @@ class Deployment:
                 process.kill()
 
 
+ROUNDS = 3  # bursts against each layout, taken in turns, so that both see the same machine
+
+
 def measure_replicas(
     settings: Settings,
     data: Path | None,
@@ -127,28 +133,66 @@ def measure_replicas(
     photos_each: int = 4,
     progress: ProgressFactory = no_progress,
 ) -> dict:
-    photos = load_demo_photos(data, 5, 20)
+    """Throughput: one process and the replicas are both up, and take ROUNDS bursts in turns
+    (this machine is shared: a paired ratio per round cancels what the neighbours do). Every
+    photo is a different one, so each is downloaded and read by the backbone. Then a third
+    deployment takes a burst with replica 1 and the trainer killed in the middle."""
+    burst = contributors * photos_each
+    photos = _distinct_photos(data, burst * (2 * ROUNDS + 1) + 5)  # and 1 + 2 + 2 warm-ups
+    labels = sorted({label for label, _ in photos})
+    pool = iter(photos)
+    take = lambda n: [next(pool) for _ in range(n)]  # noqa: E731
     server = PostgresServer().start()
     try:
-        runs = {}
-        for name, replicas, kills in (("one process", 0, False), ("two replicas", 2, False),
-                                      ("two replicas, kills", 2, True)):  # fmt: skip
-            done = progress(f"{name}: photos", contributors * photos_each)
-            runs[name] = _run(server, settings, photos, contributors, photos_each, replicas,
-                              kills, done)  # fmt: skip
+        rounds: dict[str, list[dict]] = {"one process": [], "two replicas": []}
+        with (
+            _deployed(server, settings, labels, take(1), 0) as one,
+            _deployed(server, settings, labels, take(2), 2) as two,
+        ):
+            for n in range(ROUNDS):
+                for name, deployment in (("one process", one), ("two replicas", two)):
+                    done = progress(f"round {n + 1}, {name}: photos", burst)
+                    rounds[name].append(_burst(deployment, take(burst), photos_each, n, done))
+            runs = {
+                name: _merged(rounds[name]) | asyncio.run(_exactly_once(deployment.url))
+                for name, deployment in (("one process", one), ("two replicas", two))
+            }
+        with _deployed(server, settings, labels, take(2), 2) as killed:
+            done = progress("two replicas, kills: photos", burst)
+            figures = _burst(killed, take(burst), photos_each, ROUNDS, done, kills=True)
+            runs["two replicas, kills"] = figures | asyncio.run(_exactly_once(killed.url))
     finally:
         server.stop()
-    one, two = runs["one process"], runs["two replicas"]
+    paired = zip(rounds["one process"], rounds["two replicas"], strict=True)
+    ratios = [two["photos_per_second"] / one["photos_per_second"] for one, two in paired]
     return {
         "contributors": contributors,
         "photos_each": photos_each,
         "cores": len(os.sched_getaffinity(0)),
         "runs": runs,
-        "throughput_ratio": two["photos_per_second"] / one["photos_per_second"],
+        "round_ratios": ratios,
+        "throughput_ratio": statistics.median(ratios),
     }
 
 
-def _run(server, settings, photos, contributors, each, replicas, kills, done) -> dict:
+def _distinct_photos(data: Path | None, count: int) -> list[tuple[str, object]]:
+    """`count` different photos of 5 labels, taken in turns: (label, photo)."""
+    photos = load_demo_photos(data, 5, -(-count // 5))
+    columns = [[(label, photo) for photo in some] for label, some in photos.items()]
+    return [pair for row in zip(*columns, strict=False) for pair in row][:count]
+
+
+def _merged(bursts: list[dict]) -> dict:
+    """The rounds' bursts as one: counts added up, the median round's photos per second."""
+    total = {key: sum(b[key] for b in bursts) for key in bursts[0] if key != "photos_per_second"}
+    return total | {"photos_per_second": statistics.median(b["photos_per_second"] for b in bursts)}
+
+
+@contextlib.contextmanager
+def _deployed(server, settings, labels: list[str], warm: list, replicas: int):
+    """One layout up and ready: its own database and fake Telegram, the labels added, and
+    each bot process past its first photo (the backbone traced). Torn down on exit; its
+    processes' logs are kept on failure."""
     url = server.new_database()
     fake = FakeTelegram(token=TOKEN).start()
     root = Path(tempfile.mkdtemp(prefix="labelbot-loopback-"))
@@ -156,36 +200,40 @@ def _run(server, settings, photos, contributors, each, replicas, kills, done) ->
     haproxy = None
     try:
         if replicas:
-            deployment.start("trainer", "trainer")
-            proxy_port = free_port()
-            deployment.webhook_url = f"http://127.0.0.1:{proxy_port}/telegram"
-            names = [f"replica{i}" for i in range(1, replicas + 1)]
-            for name in names:
-                deployment.ports[name] = free_port()
-                deployment.start(name, "replica")
-            haproxy = _start_haproxy(root, proxy_port, [deployment.ports[n] for n in names])
-            for name in names:
-                deployment.wait_listening(name)
+            haproxy = _start_replicas(deployment, replicas)
         else:
             deployment.ports["bot"] = free_port()
             deployment.webhook_url = f"http://127.0.0.1:{deployment.ports['bot']}/telegram"
             deployment.start("bot", "all")
             deployment.wait_listening("bot")
-        labels = list(photos)
         for label in labels:
             say(fake, ADMIN, f"/addlabel {label}")
-        warm = fake.send_photo(ADMIN, photos[labels[0]][0])  # each process traces once
-        fake.wait_reply(warm, ADMIN["id"], timeout=START_TIMEOUT)
-        figures = _burst(fake, photos, contributors, each, done, deployment if kills else None)
-        figures |= asyncio.run(_exactly_once(url))
-        shutil.rmtree(root, ignore_errors=True)  # kept, with every process's log, on failure
-        return figures
+        for _, photo in warm:  # one per bot process: haproxy takes them in turns
+            sent = fake.send_photo(ADMIN, photo)
+            fake.wait_reply(sent, ADMIN["id"], timeout=START_TIMEOUT)
+        yield deployment
+        shutil.rmtree(root, ignore_errors=True)
     finally:
         deployment.stop_all()
         if haproxy is not None:
             haproxy.terminate()
             haproxy.wait()
         fake.stop()
+
+
+def _start_replicas(deployment: Deployment, replicas: int) -> subprocess.Popen:
+    """The trainer and the replicas behind haproxy; returns haproxy."""
+    deployment.start("trainer", "trainer")
+    proxy_port = free_port()
+    deployment.webhook_url = f"http://127.0.0.1:{proxy_port}/telegram"
+    names = [f"replica{i}" for i in range(1, replicas + 1)]
+    for name in names:
+        deployment.ports[name] = free_port()
+        deployment.start(name, "replica")
+    haproxy = _start_haproxy(deployment.root, proxy_port, [deployment.ports[n] for n in names])
+    for name in names:
+        deployment.wait_listening(name)
+    return haproxy
 
 
 def _start_haproxy(root: Path, port: int, backends: list[int]) -> subprocess.Popen:
@@ -196,17 +244,19 @@ def _start_haproxy(root: Path, port: int, backends: list[int]) -> subprocess.Pop
     return subprocess.Popen(["haproxy", "-f", str(config), "-db"], stdout=log, stderr=log)
 
 
-def _burst(fake, photos, contributors, each, done, deployment) -> dict:
-    """Every contributor sends `each` photos one after another and confirms each one's label;
-    with a deployment, a replica and then the trainer are killed and restarted meanwhile."""
-    items = [(label, image) for label, images in photos.items() for image in images]
+def _burst(deployment, items, each: int, round_: int, done, kills: bool = False) -> dict:
+    """Every contributor sends `each` of `items` one after another and confirms each one's
+    label; with `kills`, a replica and then the trainer are killed and restarted meanwhile.
+    Each round has contributors of its own, so no one's per-person limits carry over."""
+    fake = deployment.fake
     answered, acknowledged = [], []  # list.append is atomic: the threads share them
-    total = contributors * each
+    total = len(items)
+    contributors = total // each
 
     def contribute(n: int) -> None:
-        person = user(20_000 + n)
+        person = user(20_000 + 1000 * round_ + n)
         for k in range(each):
-            label, image = items[(n * each + k) % len(items)]
+            label, image = items[n * each + k]
             message_id = fake.send_photo(person, image)
             try:
                 reply = fake.wait_reply(message_id, person["id"], timeout=REPLY_TIMEOUT)
@@ -224,7 +274,7 @@ def _burst(fake, photos, contributors, each, done, deployment) -> dict:
 
     killer = threading.Thread(target=_kill_midway, args=(deployment, answered, total), daemon=True)
     started = time.perf_counter()
-    if deployment is not None:
+    if kills:
         killer.start()
     with ThreadPoolExecutor(contributors) as pool:
         list(pool.map(contribute, range(contributors)))
@@ -316,5 +366,9 @@ def replicas_table(f: dict) -> str:
             f"{r['votes_stored']} | {r.get('updates_taken_over', 0)} | "
             f"{r['photos_per_second']:.1f} | {'yes' if r['exactly_once'] else 'NO'} |"
         )
-    rows.append(f"\ntwo replicas ÷ one process: {f['throughput_ratio']:.2f}× photos/s")
+    each = ", ".join(f"{r:.2f}×" for r in f.get("round_ratios", []))
+    rows.append(
+        f"\ntwo replicas ÷ one process: {f['throughput_ratio']:.2f}× photos/s "
+        f"(median of {len(f.get('round_ratios', []))} rounds taken in turns: {each})"
+    )
     return "\n".join(rows)

@@ -181,3 +181,21 @@ def test_a_role_without_what_it_needs_is_one_line(tmp_path, arguments, env, mess
     done = labelbot("run", *arguments, cwd=tmp_path, LABELBOT_DATA_DIR=str(tmp_path), **env)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_a_rollback_through_a_replica_is_applied_by_the_trainer(postgres, tmp_path):
+    url = postgres.new_database()
+    async with trainer_running(url, tmp_path / "trainer"), replica(url, tmp_path / "a") as a:
+        cat = await a.add_label(ADMIN, "cat")
+        tap, sample_id = await photo(a, 1)
+        await a.vote(tap, sample_id, cat.id, accept)
+        kept = await a.service.checkpoint()  # the trainer writes it; the replica lists it
+        tap, sample_id = await photo(a, 2)
+        await a.vote(tap, sample_id, cat.id, accept)
+        assert a.snapshot.examples_of(cat.id) == 2 and kept in a.service.versions()
+        rolled = await a.rollback(ADMIN, kept)
+        assert rolled.restored == kept and rolled.version > kept
+        head = await a.service.wait_for(lambda h: h.snapshot.version == rolled.version, 5)
+        assert head.snapshot.examples_of(cat.id) == 1  # the second vote's example is gone
+        with pytest.raises(DeskError, match="no longer stored"):
+            await a.rollback(ADMIN, 10**6)
