@@ -123,6 +123,7 @@ class Deployment:
                 process.kill()
 
 
+WEBHOOK_CONNECTIONS = 40  # updates in flight to the bots at once: Telegram's default
 ROUNDS = 3  # bursts against each layout, taken in turns, so that both see the same machine
 
 
@@ -194,7 +195,7 @@ def _deployed(server, settings, labels: list[str], warm: list, replicas: int):
     each bot process past its first photo (the backbone traced). Torn down on exit; its
     processes' logs are kept on failure."""
     url = server.new_database()
-    fake = FakeTelegram(token=TOKEN).start()
+    fake = FakeTelegram(token=TOKEN, webhook_connections=WEBHOOK_CONNECTIONS).start()
     root = Path(tempfile.mkdtemp(prefix="labelbot-loopback-"))
     deployment = Deployment(root, fake, url, settings.data_dir)
     haproxy = None

@@ -87,13 +87,16 @@ class FakeTelegram:
     deliveries: int = 0  # updates accepted by the bot's webhook
     pushed: list[dict] = field(default_factory=list)  # every update, in the order sent
     download_delay: float = 0.0  # seconds each file download takes, as over a slow link
+    # Updates POSTed to a webhook at once. Telegram uses up to setWebhook's max_connections
+    # (40 by default) and then keeps no order; the tests' one keeps their order.
+    webhook_connections: int = 1
 
     def __post_init__(self) -> None:
         self._lock = threading.Condition()
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._stopped = False
-        self._deliverer: threading.Thread | None = None
+        self._deliverers: list[threading.Thread] = []
 
     # ---- server lifecycle ----------------------------------------------------------------------
 
@@ -244,13 +247,14 @@ class FakeTelegram:
         return True
 
     def _api_setwebhook(self, params):
-        """From now on updates are POSTed to `url`, one at a time and in order, with the
-        secret in the X-Telegram-Bot-Api-Secret-Token header, retried until accepted."""
+        """From now on updates are POSTed to `url` with the secret in the
+        X-Telegram-Bot-Api-Secret-Token header, retried until accepted: `webhook_connections`
+        at a time (one: in order)."""
         self.webhook = params.get("url", "")
         self.webhook_secret = params.get("secret_token", "")
-        if self._deliverer is None:
-            self._deliverer = threading.Thread(target=self._deliver, daemon=True)
-            self._deliverer.start()
+        while len(self._deliverers) < self.webhook_connections:
+            self._deliverers.append(threading.Thread(target=self._deliver, daemon=True))
+            self._deliverers[-1].start()
         return True
 
     def _deliver(self) -> None:
@@ -260,15 +264,16 @@ class FakeTelegram:
                     self._lock.wait(0.5)
                 if self._stopped:
                     return
-                update, url, secret = self.updates[0], self.webhook, self.webhook_secret
-            if _post_update(url, secret, update):
-                with self._lock:
-                    if self.updates and self.updates[0] is update:
-                        self.updates.pop(0)
+                update, url, secret = self.updates.pop(0), self.webhook, self.webhook_secret
+            delivered = _post_update(url, secret, update)
+            with self._lock:
+                if delivered:
                     self.deliveries += 1
-                    self._lock.notify_all()
-            else:
-                time.sleep(0.1)  # Telegram retries a refused delivery, later
+                else:
+                    self.updates.insert(0, update)  # Telegram retries a refused delivery
+                self._lock.notify_all()
+            if not delivered:
+                time.sleep(0.1)  # later
 
     def _api_setmycommands(self, params):
         scope = params.get("scope") or {"type": "default"}
