@@ -136,6 +136,7 @@ async def _open(app: Application, workplace: Workplace, instance: str) -> None:
     desk = await workplace.open_desk()
     app.bot_data.desk = desk
     inbox = Inbox(desk.store, instance, app.bot)
+    await inbox.prune()  # before the first update: ids seen long ago may come again
     app.update_queue.inbox = inbox
     app.bot_data.sweeper = InboxSweeper(app, inbox)
     app.bot_data.sweeper.start()

@@ -23,11 +23,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import time
 
 from telegram import Bot, Update
 from telegram.ext import Application
 
+from bot.postgres import DATABASE_ERRORS
 from bot.store import InboxEntry, Store
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,10 @@ class DurableApplication(Application):
         await super().process_update(update)
         inbox = getattr(self.update_queue, "inbox", None)
         if isinstance(update, Update) and inbox is not None:
-            await inbox.done(update)
+            try:
+                await inbox.done(update)
+            except (sqlite3.Error, *DATABASE_ERRORS):  # handled; only a restart would repeat it
+                log.warning("could not mark update %d handled", update.update_id, exc_info=True)
 
 
 class InboxSweeper:

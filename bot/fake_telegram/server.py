@@ -29,6 +29,9 @@ import cv2
 import numpy as np
 
 BOT_ID = 4242
+# Ids for updates, messages, queries and files, shared by every fake in the process: as on
+# Telegram, a bot never sees an update id twice, even from a new fake on an old data dir.
+_IDS = itertools.count(1)
 BOT_USERNAME = "labelbot_test_bot"
 PHOTO_SIDES = (90, 320, 800)  # Telegram stores a photo at several sizes; these are typical
 
@@ -93,7 +96,7 @@ class FakeTelegram:
 
     def __post_init__(self) -> None:
         self._lock = threading.Condition()
-        self._ids = itertools.count(1)
+        self._ids = _IDS
         self._server: ThreadingHTTPServer | None = None
         self._stopped = False
         self._deliverers: list[threading.Thread] = []
