@@ -3,22 +3,40 @@
 Revision NNNN brings a database to the schema SQLite calls `user_version` NNNN, so the two
 engines are always at the same numbered schema. To change the schema, append to
 `bot.store.MIGRATIONS` and add `versions/NNNN_what.py` with the same change in PostgreSQL's
-types (copy the newest revision's shape: `revision`, `down_revision`, `upgrade`,
-`downgrade`).
+types and what undoes it (the newest revision's shape: `revision`, `down_revision`,
+`STATEMENTS`, `UNDO`, then `by_statements`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from alembic import command
+from alembic import command, op
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 HERE = Path(__file__).parent
 _ONE_AT_A_TIME = threading.Lock()  # Alembic's `context` and `op` are module-wide proxies
+
+
+def by_statements(
+    statements: Sequence[str], undo: Sequence[str]
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """A revision's `upgrade` and `downgrade`: its SQL statements run one by one (asyncpg
+    prepares each statement, so a script of several cannot be one `op.execute`)."""
+
+    def upgrade() -> None:
+        for statement in statements:
+            op.execute(statement)
+
+    def downgrade() -> None:
+        for statement in undo:
+            op.execute(statement)
+
+    return upgrade, downgrade
 
 
 def config(url: str) -> Config:

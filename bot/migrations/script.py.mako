@@ -1,17 +1,13 @@
 """${message}"""
 
-from alembic import op
+from __future__ import annotations
+
+from bot.migrations import by_statements
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 
-STATEMENTS = ()  # the same change as bot.store.MIGRATIONS[${up_revision} - 1], in PostgreSQL's types
+STATEMENTS = ()  # bot.store.MIGRATIONS' newest entry, in PostgreSQL's types
+UNDO = ()  # what takes it back, in reverse order
 
-
-def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
-
-
-def downgrade() -> None:
-    raise NotImplementedError
+upgrade, downgrade = by_statements(STATEMENTS, UNDO)

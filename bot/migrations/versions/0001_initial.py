@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alembic import op
+from bot.migrations import by_statements
 
 revision = "0001"
 down_revision = None
@@ -67,11 +67,4 @@ UNDO = (
 )
 
 
-def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
-
-
-def downgrade() -> None:
-    for statement in UNDO:
-        op.execute(statement)
+upgrade, downgrade = by_statements(STATEMENTS, UNDO)

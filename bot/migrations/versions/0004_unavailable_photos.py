@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alembic import op
+from bot.migrations import by_statements
 
 revision = "0004"
 down_revision = "0003"
@@ -11,11 +11,4 @@ STATEMENTS = ("ALTER TABLE samples ADD COLUMN unavailable_since DOUBLE PRECISION
 UNDO = ("ALTER TABLE samples DROP COLUMN unavailable_since",)
 
 
-def upgrade() -> None:
-    for statement in STATEMENTS:
-        op.execute(statement)
-
-
-def downgrade() -> None:
-    for statement in UNDO:
-        op.execute(statement)
+upgrade, downgrade = by_statements(STATEMENTS, UNDO)
