@@ -352,6 +352,12 @@ class Store:
             "SELECT * FROM samples WHERE file_unique_id = ? ORDER BY id LIMIT 1", (file_unique_id,)
         )
 
+    async def last_vote_id(self) -> int:
+        """The newest vote's id (0 before the first): how many votes were cast since a mark,
+        by whichever process, in one index lookup."""
+        async with self._db.execute("SELECT COALESCE(MAX(id), 0) FROM votes") as cursor:
+            return (await cursor.fetchone())[0]
+
     async def sample_by_message(self, chat_id: int, message_id: int) -> Sample | None:
         """The sample stored from this very message, if it was handled before."""
         return await self._one_sample(

@@ -28,7 +28,7 @@ class Trainer:
         self.house = house
         self._wake = asyncio.Event()
         self._checkpoint_asked = False
-        self._since_estimate = 0
+        self._estimated_at = 0  # the last vote id when reliabilities were last estimated
 
     async def run(self, stop: asyncio.Event) -> None:
         """Applies and publishes until `stop` is set; then applies what is left and closes."""
@@ -57,13 +57,14 @@ class Trainer:
         self._wake.clear()
 
     async def step(self, desk: Desk) -> None:
-        """Applies pending events, re-estimates reliabilities when due, checkpoints when a
-        replica asked, and publishes whatever changed."""
+        """Applies pending events, re-estimates reliabilities every REESTIMATE_EVERY votes
+        (as one process does), checkpoints when a replica asked, and publishes whatever
+        changed."""
         before = (desk.snapshot.version, desk.service.last_event_id)
-        applied = await desk.journal.pump()
-        self._since_estimate += applied
-        if self._since_estimate >= REESTIMATE_EVERY:
-            self._since_estimate = 0
+        await desk.journal.pump()
+        last_vote = await desk.store.last_vote_id()
+        if last_vote - self._estimated_at >= REESTIMATE_EVERY:  # votes the replicas took
+            self._estimated_at = last_vote
             if await desk.reestimate():
                 await desk.journal.pump()
         if self._checkpoint_asked:

@@ -199,3 +199,24 @@ async def test_a_rollback_through_a_replica_is_applied_by_the_trainer(postgres, 
         assert head.snapshot.examples_of(cat.id) == 1  # the second vote's example is gone
         with pytest.raises(DeskError, match="no longer stored"):
             await a.rollback(ADMIN, 10**6)
+
+
+async def test_the_trainer_reestimates_reliabilities_every_25_votes_not_events(postgres, tmp_path):
+    from bot.desk import REESTIMATE_EVERY
+
+    url = postgres.new_database()
+    async with trainer_running(url, tmp_path / "trainer"), replica(url, tmp_path / "a") as a:
+        for n in range(REESTIMATE_EVERY + 5):  # more events than votes will come
+            await a.add_label(ADMIN, f"label{n}")
+        taps = [await photo(a, n) for n in range(1, REESTIMATE_EVERY + 1)]
+        for tap, sample_id in taps[:-1]:
+            await a.vote(tap, sample_id, 0, accept)
+        await asyncio.sleep(2)  # two of the trainer's polls
+        assert await a.store.reliabilities() == {}
+        tap, sample_id = taps[-1]
+        await a.vote(tap, sample_id, 0, accept)  # the 25th vote
+        for _ in range(50):
+            if await a.store.reliabilities():
+                break
+            await asyncio.sleep(0.1)
+        assert await a.store.reliabilities()
