@@ -860,8 +860,10 @@ class Store:
         return cursor.rowcount == 1
 
     async def inbox_done(self, bot_id: int, update_id: int) -> None:
+        """Marks the update handled and drops its content: only its ids are kept, to
+        recognise a redelivery, not what the person sent."""
         await self._commit_one(
-            "UPDATE inbox SET done_at = ? WHERE bot_id = ? AND update_id = ?",
+            "UPDATE inbox SET done_at = ?, payload = '' WHERE bot_id = ? AND update_id = ?",
             (time.time(), bot_id, update_id),
         )
 

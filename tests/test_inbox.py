@@ -66,6 +66,14 @@ async def test_another_process_takes_over_only_a_claim_gone_stale(store):
     assert await store.inbox_claim("c", now_stale, time.time(), MAX_ATTEMPTS) == []
 
 
+async def test_a_handled_update_keeps_its_ids_not_its_content(store):
+    await store.inbox_receive(entry(1), "a")
+    await store.inbox_done(BOT, 1)
+    assert not await store.inbox_receive(entry(1), "b")  # still recognised
+    async with store._db.execute("SELECT payload FROM inbox") as cursor:
+        assert [row[0] for row in await cursor.fetchall()] == [""]
+
+
 async def test_an_update_started_too_often_is_given_up_then_pruned(store):
     await store.inbox_receive(entry(1), "a")
     await store.inbox_receive(entry(2), "a")
