@@ -232,3 +232,35 @@ async def test_a_schema_from_a_newer_labelbot_is_refused_in_one_line(postgres):
     await connection.close()
     with pytest.raises(StoreError, match=r"not one this labelbot knows.*0099"):
         await Store.open_postgres(url)
+
+
+async def test_sqlite_and_postgresql_have_the_same_tables_columns_and_indexes(postgres, tmp_path):
+    """The two migration lists (bot.store.MIGRATIONS, bot/migrations/versions) cannot drift."""
+    sqlite_store = await Store.open(tmp_path / "labelbot.sqlite3")
+    await sqlite_store.close()
+    reader = sqlite3.connect(tmp_path / "labelbot.sqlite3")
+    ours = "SELECT name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%'"
+    tables = [row[0] for row in reader.execute(ours, ("table",))]
+    in_sqlite = {t: [c[1] for c in reader.execute(f"PRAGMA table_info({t})")] for t in tables}
+    sqlite_indexes = {row[0] for row in reader.execute(ours, ("index",))}
+    reader.close()
+    url = postgres.new_database()
+    await (await Store.open_postgres(url)).close()
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE "
+            "table_schema = 'public' AND table_name <> 'alembic_version' "
+            "ORDER BY table_name, ordinal_position"
+        )
+        indexes = await connection.fetch(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' "
+            "AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_pkc'"
+        )
+    finally:
+        await connection.close()
+    in_postgres: dict[str, list[str]] = {}
+    for row in rows:
+        in_postgres.setdefault(row["table_name"], []).append(row["column_name"])
+    assert in_postgres == in_sqlite
+    assert {row["indexname"] for row in indexes} == sqlite_indexes
