@@ -113,3 +113,34 @@ async def test_two_processes_sweeping_at_once_take_each_update_once(postgres):
         await second.close()
     every = sorted(i for claims in taken for i in ids(claims))
     assert every == list(range(1, 41))
+
+
+def test_a_running_bot_takes_over_what_a_dead_replica_left(fake, bot, monkeypatch):
+    """The sweeper end to end: an update another process claimed and never finished (its
+    claim gone stale) is handled by this bot, once, and marked done."""
+    from helpers import ALICE, say
+
+    from bot import inbox
+
+    monkeypatch.setattr(inbox, "LEASE", 0.5)  # the real lease is 30 s
+    say(fake, ALICE, "/start")  # the bot is up and sweeping
+    desk = bot.application.bot_data.desk
+    update_id = 10**9
+    command = {"type": "bot_command", "offset": 0, "length": 7}
+    left = {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 0, "from": ALICE, "text": "/labels",
+        "chat": {"id": ALICE["id"], "type": "private", "first_name": "Alice"},
+        "entities": [command]}}  # fmt: skip
+    entry = InboxEntry(bot.application.bot.id, update_id, ALICE["id"], json.dumps(left))
+    assert bot.run(desk.store.inbox_receive(entry, "dead-replica"))
+    reply = fake.wait_reply(update_id, ALICE["id"], timeout=15)  # a sweep every 5 s
+    assert "label" in reply.text.lower()
+
+    async def handled() -> bool:
+        async with desk.store._db.execute("SELECT done_at FROM inbox WHERE update_id = ?",
+                                          (update_id,)) as cursor:  # fmt: skip
+            return (await cursor.fetchone())[0] is not None
+
+    fake.wait_for(lambda: bot.run(handled()), timeout=5, what="the update marked done")
+    stale = time.time() + 1  # done: no process takes it again, however stale
+    assert bot.run(desk.store.inbox_claim("another", stale, 0.0, MAX_ATTEMPTS)) == []
