@@ -9,6 +9,7 @@ written first, so a stop (SIGTERM included) loses no vote, and a kill loses no u
 from __future__ import annotations
 
 import logging
+import os
 from typing import Protocol
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
@@ -83,6 +84,10 @@ def build_application(
 ) -> Application:
     """The bot, ready for `run_polling` or `start`. `instance` names this process in the
     inbox: a restart under the same name takes over its unhandled updates at once."""
+    # python-telegram-bot's time periods (RetryAfter.retry_after, durations) become timedeltas
+    # in its next major version. labelbot reads none of them, so it opts in now, which also
+    # stops the deprecation warning PTB's own RetryAfter raises at every flood wait.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     # Every answer quotes the message it answers: in a busy group it is clear whose photo it is.
     builder = (
         ApplicationBuilder()
