@@ -12,9 +12,10 @@ What a process leaves open when it dies is taken over by `InboxSweeper`: at once
 process after a restart (the inbox knows it by its `owner` name), or by any other process once
 the claim is LEASE seconds old. Each process renews its own claims every RENEW_EVERY seconds,
 so a slow update is never taken from a process that is still working on it. An update whose
-handling was started MAX_ATTEMPTS times is given up, so one that kills its process cannot kill
-every restart. Handling an update twice is safe: a repeated vote is refused by the store, and
-a photo already answered is not answered again (`bot.desk.Desk.take_photo`).
+handling was started MAX_ATTEMPTS times is given up (logged as an error, its content kept
+until pruned), so one that kills its process cannot kill every restart. Handling an update
+twice is safe: the same vote again is that vote (`bot.store.Store.record_vote`), and a photo
+already answered is not answered again (`bot.desk.Desk.take_photo`).
 """
 
 from __future__ import annotations
@@ -72,8 +73,12 @@ class Inbox:
         await self.store.inbox_renew(self.owner)
         return [Update.de_json(json.loads(entry.payload), self.bot) for entry in entries]
 
+    async def give_up(self) -> list[int]:
+        """The ids of updates that died with their process MAX_ATTEMPTS times, now closed."""
+        return await self.store.inbox_give_up(time.time() - LEASE, MAX_ATTEMPTS)
+
     async def prune(self) -> None:
-        await self.store.inbox_prune(time.time() - KEPT_FOR, MAX_ATTEMPTS)
+        await self.store.inbox_prune(time.time() - KEPT_FOR)
 
 
 class DurableQueue(asyncio.Queue):
@@ -145,4 +150,11 @@ class InboxSweeper:
         queue = self.app.update_queue
         for update in orphans:
             await queue.put_kept(update)
+        for update_id in await self.inbox.give_up():
+            log.error(
+                "gave up on update %d: its handling stopped %d times with its process; it is "
+                "kept in the inbox table for a day",
+                update_id,
+                MAX_ATTEMPTS,
+            )
         await self.inbox.prune()

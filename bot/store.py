@@ -901,11 +901,28 @@ class Store:
             await self._db.commit()
         return claimed
 
-    async def inbox_prune(self, before: float, max_attempts: int) -> None:
+    async def inbox_give_up(self, stale_before: float, max_attempts: int) -> list[int]:
+        """Closes the open updates whose last allowed attempt died with its process; their
+        ids. Their content stays until pruned, for whoever looks into why."""
+        async with self._lock:
+            async with self._db.execute(
+                "SELECT update_id FROM inbox WHERE done_at IS NULL AND attempts >= ? "
+                "AND claimed_at < ? ORDER BY update_id",
+                (max_attempts, stale_before),
+            ) as cursor:
+                given_up = [row[0] for row in await cursor.fetchall()]
+            await self._db.execute(
+                "UPDATE inbox SET done_at = ?, owner = 'given up' WHERE done_at IS NULL "
+                "AND attempts >= ? AND claimed_at < ?",
+                (time.time(), max_attempts, stale_before),
+            )
+            await self._db.commit()
+        return given_up
+
+    async def inbox_prune(self, before: float) -> None:
         """Forgets updates received before `before` that were handled or given up on."""
         await self._commit_one(
-            "DELETE FROM inbox WHERE received_at < ? AND (done_at IS NOT NULL OR attempts >= ?)",
-            (before, max_attempts),
+            "DELETE FROM inbox WHERE received_at < ? AND done_at IS NOT NULL", (before,)
         )
 
     # ---- published heads (trainer and replicas) --------------------------------------------

@@ -81,9 +81,12 @@ async def test_an_update_started_too_often_is_given_up_then_pruned(store):
     takers = [f"p{n}" for n in range(MAX_ATTEMPTS)]
     claims = [await store.inbox_claim(p, time.time() + 1, 0.0, MAX_ATTEMPTS) for p in takers]
     assert [ids(c) for c in claims] == [[1]] * (MAX_ATTEMPTS - 1) + [[]]
-    await store.inbox_prune(time.time() - 60, MAX_ATTEMPTS)  # kept while recent
+    assert await store.inbox_give_up(time.time() - LEASE, MAX_ATTEMPTS) == []  # still running
+    assert await store.inbox_give_up(time.time() + 1, MAX_ATTEMPTS) == [1]  # its owner died
+    assert await store.inbox_give_up(time.time() + 1, MAX_ATTEMPTS) == []  # said once
+    await store.inbox_prune(time.time() - 60)  # kept while recent
     assert not await store.inbox_receive(entry(1), "a")
-    await store.inbox_prune(time.time() + 1, MAX_ATTEMPTS)
+    await store.inbox_prune(time.time() + 1)
     assert await store.inbox_receive(entry(1), "a") and await store.inbox_receive(entry(2), "a")
 
 
