@@ -100,6 +100,7 @@ class FollowedModel(ModelReader):
         self._changed = asyncio.Condition()
         self._listener: asyncpg.Connection | None = None
         self._polling: asyncio.Task | None = None
+        self._refreshing: set[asyncio.Task] = set()
 
     @classmethod
     async def follow(cls, store: Store, url: str, embedder: ImageEmbedder | None) -> FollowedModel:
@@ -120,7 +121,9 @@ class FollowedModel(ModelReader):
         await self._listener.add_listener(HEADS_CHANNEL, self._notified)
 
     def _notified(self, *_) -> None:
-        asyncio.get_running_loop().create_task(self.refresh())
+        refreshing = asyncio.get_running_loop().create_task(self.refresh())
+        self._refreshing.add(refreshing)  # held until done: the loop keeps only a weak one
+        refreshing.add_done_callback(self._refreshing.discard)
 
     async def _poll(self) -> None:
         """Catches a notification lost to a dropped listener connection."""

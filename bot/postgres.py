@@ -27,11 +27,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-import alembic.util
 import asyncpg
-import sqlalchemy.exc
-
-from bot.migrations import upgrade
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,6 +53,11 @@ ASSIGNED_IDS = frozenset({"samples", "votes", "events", "proposals", "reviews"})
 
 _CHANGES_DATA = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 _INSERT_INTO = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
+
+
+def is_postgres_url(database: object) -> bool:
+    """Whether `database` names a PostgreSQL server (else it is an SQLite file)."""
+    return isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
 
 
 def to_dollar_placeholders(sql: str) -> str:
@@ -247,7 +248,13 @@ class PostgresConnection:
 
     async def migrate(self) -> None:
         """Brings the schema up to date with Alembic (`bot.migrations`), which serialises two
-        processes starting at once."""
+        processes starting at once. Alembic and SQLAlchemy load here, not with the store, so
+        that a bot on SQLite, and every command, starts without them."""
+        import alembic.util
+        import sqlalchemy.exc
+
+        from bot.migrations import upgrade
+
         before = await self.schema_version()
         try:
             await upgrade(self._url)

@@ -26,7 +26,7 @@ from pathlib import Path
 import aiosqlite
 import numpy as np
 
-from bot.postgres import DATABASE_ERRORS, INTEGRITY_ERRORS, PostgresConnection
+from bot.postgres import DATABASE_ERRORS, INTEGRITY_ERRORS, PostgresConnection, is_postgres_url
 from model_core.consensus import Ballot, Verdict
 from model_core.labels import Label, LabelSet
 
@@ -267,7 +267,7 @@ class Store:
     @classmethod
     async def connect(cls, database: Path | str) -> Store:
         """A `postgresql://` URL, or the path of the SQLite file."""
-        if isinstance(database, str) and database.startswith(("postgresql://", "postgres://")):
+        if is_postgres_url(database):
             return await cls.open_postgres(database)
         return await cls.open(Path(database))
 
@@ -412,8 +412,9 @@ class Store:
                     "AND undone_at IS NULL",
                     (sample.id, user_id),
                 ) as cursor:
-                    if (await cursor.fetchone())[0] == label_id:
-                        return None
+                    live = await cursor.fetchone()
+                if live is not None and live[0] == label_id:
+                    return None
                 raise VoteRefused("You already voted on this photo.") from error
             event_id = await self._follow(sample.id, decide, user_id)
             await self._db.commit()
@@ -906,16 +907,20 @@ class Store:
         ids. Their content stays until pruned, for whoever looks into why."""
         async with self._lock:
             async with self._db.execute(
-                "SELECT update_id FROM inbox WHERE done_at IS NULL AND attempts >= ? "
+                "SELECT bot_id, update_id FROM inbox WHERE done_at IS NULL AND attempts >= ? "
                 "AND claimed_at < ? ORDER BY update_id",
                 (max_attempts, stale_before),
             ) as cursor:
-                given_up = [row[0] for row in await cursor.fetchall()]
-            await self._db.execute(
-                "UPDATE inbox SET done_at = ?, owner = 'given up' WHERE done_at IS NULL "
-                "AND attempts >= ? AND claimed_at < ?",
-                (time.time(), max_attempts, stale_before),
-            )
+                candidates = await cursor.fetchall()
+            given_up, now = [], time.time()
+            for bot_id, update_id in candidates:  # closed by this process, or by another
+                cursor = await self._db.execute(
+                    "UPDATE inbox SET done_at = ?, owner = 'given up' WHERE bot_id = ? "
+                    "AND update_id = ? AND done_at IS NULL",
+                    (now, bot_id, update_id),
+                )
+                if cursor.rowcount == 1:
+                    given_up.append(update_id)
             await self._db.commit()
         return given_up
 

@@ -86,3 +86,16 @@ def test_the_fake_telegram_is_used_only_by_the_demo_the_benchmarks_and_the_tests
         and not path.startswith("bot/fake_telegram/")
     }
     assert users == {"labelbot/demo.py", "labelbot/flood.py", "labelbot/topology.py"}
+
+
+def test_the_store_loads_alembic_only_to_migrate_postgresql():
+    """Every command opens the store; SQLite bots never need Alembic or SQLAlchemy."""
+    import subprocess
+    import sys
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, bot.store, labelbot.house; "
+         "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'sqlalchemy'}))"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
+    assert loaded.stdout.strip() == "[]"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from bot.postgres import is_postgres_url
 from bot.store_copy import copy_store
 from labelbot.cli.errors import CommandError
 from labelbot.cli.progress import bar
@@ -19,7 +20,7 @@ def migrate_db(settings: Settings, source: str | None, target: str | None) -> in
     Takes the data dir's writer lock, so the bot must be stopped first."""
     path = _sqlite_path(source) if source else House(settings).data.database
     url = target or (settings.database_url.reveal() if settings.database_url else None)
-    if not url or not url.startswith(("postgresql://", "postgres://")):
+    if not is_postgres_url(url):
         raise CommandError(
             "--to must be a PostgreSQL URL such as postgresql://labelbot@localhost/labelbot "
             "(or set LABELBOT_DATABASE_URL)"
