@@ -23,7 +23,7 @@ from pathlib import Path
 from bot import texts
 from bot.admission import Admission, SlowDown
 from bot.export import PhotoGone, read_rows, write_tables
-from bot.journal import Journal, JournalError, NotAppliedYet
+from bot.journal import Journal, JournalError, NotAppliedYet, Stall
 from bot.store import (
     IMPORT_USER,
     Candidate,
@@ -226,6 +226,7 @@ class ModelReport:
     older: list[int]  # versions a rollback can restore, newest last
     temperature: float | None = None  # of the shown percentages; None before any label
     sure_threshold: float = 0.5
+    stall: Stall | None = None  # why the model stopped learning, until the next start
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,7 @@ class Desk:
             older,
             predictor.temperature if predictor else None,
             snapshot.sure_threshold,
+            self.journal.stall,
         )
 
     # ---- photos ----------------------------------------------------------------------------

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from bot.store import EVENTS_CHANNEL, Event, EventKind, Store
-from model_core.service import ModelService
+from model_core.service import MODEL_REFUSALS, ModelService
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +27,40 @@ class JournalError(Exception):
 
 
 class NotAppliedYet(JournalError):
-    """A replica's event is committed but no trainer has applied it in time: it will be."""
+    """The event is committed but the model has not applied it yet: it will be."""
+
+
+NOT_APPLIED_YET = (
+    "Saved. The model is not being updated right now; your answer will be applied as soon as it is."
+)
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Why the journal stopped applying: the first event that failed and the error."""
+
+    event_id: int
+    kind: str
+    error: str
 
 
 class Journal:
+    """Applies committed events to the model in id order.
+
+    A refusal (`MODEL_REFUSALS`: the model declines the change, say a label retired meanwhile)
+    is recorded on the event and the journal goes on. Any other error is a fault, and skipping
+    the event would leave a vote in the store that the model never learns: the journal stops
+    at that event instead (`stall`), logs it once with its traceback, and every later answer is
+    still committed and told it will be applied. The next start retries from that event.
+    """
+
     def __init__(self, store: Store, service: ModelService) -> None:
         self.store = store
         self.service = service
+        self.stall: Stall | None = None
         self._done = service.last_event_id
-        self._results: dict[int, Any] = {}
+        self._awaited: set[int] = set()  # events whose outcome a caller of `apply` waits for
+        self._results: dict[int, Any] = {}  # outcomes of awaited events only: bounded
         self._lock = asyncio.Lock()
 
     async def catch_up(self) -> int:
@@ -43,7 +69,6 @@ class Journal:
         reserved, so that no id is handed out twice."""
         async with self._lock:
             applied = await self._apply_pending()
-            self._results.clear()  # replayed events have no one waiting for them
             await self.service.reserve_labels(await self.store.labels())
             await self.store.save_labels(self.service.snapshot.labels)
             return applied
@@ -52,33 +77,53 @@ class Journal:
         """Applies every committed event not applied yet; how many. The trainer's loop: no
         handler here waits for a result."""
         async with self._lock:
-            applied = await self._apply_pending()
-            self._results.clear()
-            return applied
+            return await self._apply_pending()
 
     async def apply(self, event_id: int) -> Any:
         """The result of applying `event_id` (and every event before it)."""
-        async with self._lock:
-            if event_id > self._done:
-                await self._apply_pending()
-            outcome = self._results.pop(event_id, None)
+        self._awaited.add(event_id)
+        try:
+            async with self._lock:
+                if event_id > self._done:
+                    await self._apply_pending()
+                if event_id > self._done:
+                    raise NotAppliedYet(NOT_APPLIED_YET)
+                outcome = self._results.pop(event_id, None)
+        finally:
+            self._awaited.discard(event_id)
+            self._results.pop(event_id, None)
         if isinstance(outcome, Exception):
             raise JournalError(str(outcome)) from outcome
         return outcome
 
     async def _apply_pending(self) -> int:
-        events = await self.store.events_after(self._done)
-        for event in events:
+        if self.stall is not None:
+            return 0
+        applied = 0
+        for event in await self.store.events_after(self._done):
             try:
                 outcome = await self._apply_one(event)
                 result = "ok"
-            except Exception as error:  # the model refused it; recorded, and the journal goes on
+            except MODEL_REFUSALS as error:  # recorded, and the journal goes on
                 log.warning("event %d (%s) refused: %s", event.id, event.kind, error)
                 outcome, result = error, f"refused: {error}"
-            self._results[event.id] = outcome
+            except Exception as error:
+                self._stop_at(event, error)
+                break
+            if event.id in self._awaited:
+                self._results[event.id] = outcome
             self._done = event.id
+            applied += 1
             await self.store.event_applied(event.id, result, self.service.snapshot.version)
-        return len(events)
+        return applied
+
+    def _stop_at(self, event: Event, error: Exception) -> None:
+        self.stall = Stall(event.id, str(event.kind), f"{type(error).__name__}: {error}")
+        log.error(
+            "the model stopped at event %d (%s): %s. Answers are still saved; they will be "
+            "applied when labelbot starts again.",
+            event.id, event.kind, self.stall.error, exc_info=error,
+        )  # fmt: skip
 
     async def _apply_one(self, event: Event) -> Any:
         service = self.service
@@ -113,6 +158,8 @@ class RemoteJournal:
     trainer running) raises JournalError too: the answer is committed and will be applied.
     """
 
+    stall: Stall | None = None  # the trainer's journal is the one that can stall
+
     def __init__(self, store: Store, model, timeout: float = APPLY_TIMEOUT) -> None:
         self.store = store
         self.model = model
@@ -126,10 +173,7 @@ class RemoteJournal:
         try:
             await self.model.wait_for(lambda head: head.last_event_id >= event_id, self.timeout)
         except TimeoutError:
-            raise NotAppliedYet(
-                "Saved. The model is not being updated right now; your answer will be applied "
-                "as soon as it is."
-            ) from None
+            raise NotAppliedYet(NOT_APPLIED_YET) from None
         event, result, version = await self.store.event_outcome(event_id)
         if result is not None and result.startswith("refused"):
             raise JournalError(result.removeprefix("refused: "))

@@ -10,6 +10,7 @@ from model_core.model import Guess
 
 if TYPE_CHECKING:
     from bot.desk import Contributor, LabelCount, ModelReport, Standing, Tally
+    from bot.journal import Stall
 
 HELP = (
     "Hi! I learn to recognise photos from your answers.\n\n"
@@ -207,9 +208,19 @@ def model(report: ModelReport) -> str:
             f"Percentages: softmax temperature {report.temperature:.3g}, calibrated on the "
             f"answers to its own guesses; shown as sure {sure}."
         )
+    if report.stall is not None:
+        lines += ["", model_stalled(report.stall)]
     if report.recent:
         lines += ["", "Recent changes:", *report.recent]
     return "\n".join(lines)
+
+
+def model_stalled(stall: Stall) -> str:
+    return (
+        f"⚠️ The model stopped learning at event #{stall.event_id} ({stall.kind}): "
+        f"{stall.error}. Answers are still saved; restart labelbot to apply them, and see its "
+        "log for the details."
+    )
 
 
 def rollback_question(version: int) -> str:

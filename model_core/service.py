@@ -30,12 +30,15 @@ from model_core.batcher import EmbeddingBatcher
 from model_core.checkpoints import CheckpointError, CheckpointStore
 from model_core.embedder import ImageEmbedder
 from model_core.intake import ImageError, IntakeLimits
-from model_core.labels import Label, LabelSet
+from model_core.labels import Label, LabelError, LabelSet
 from model_core.learners.analytic import limit_blas_threads
 from model_core.model import Guess, LabelModel, ModelSnapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+MODEL_REFUSALS: tuple[type[Exception], ...] = (LabelError, CheckpointError)
+"""What a write raises when the model declines it (a retired or unknown label, no version to
+roll back to): nothing changed, and the caller may go on. Anything else is a fault."""
 _STOP = object()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -64,12 +65,12 @@ def bot(fake, tmp_path, backbone):
     running.stop()
 
 
-HEAVY_FIXTURES = {"backbone", "backbone_cache", "fashion", "bot", "embeddings"}
+HEAVY_FIXTURES = {"backbone", "backbone_cache", "fashion", "bot", "embeddings", "postgres"}
 
 
 def pytest_collection_modifyitems(items):
-    """A test that needs TensorFlow or Fashion-MNIST through a fixture is in the slow layer:
-    `pytest -m "not slow"` is the fast unit layer."""
+    """A test that needs TensorFlow, Fashion-MNIST or a server through a fixture is in the slow
+    layer: `pytest -m "not slow"` is the fast unit layer."""
     for item in items:
         if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
@@ -83,3 +84,16 @@ def postgres():
     server = PostgresServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request, monkeypatch):
+    """The unit layer stays fast because it starts no process: one that does fails here, with
+    the remedy (mark it slow), instead of slowing every run."""
+    if request.node.get_closest_marker("slow"):
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} starts a process: mark it slow")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)

@@ -88,6 +88,7 @@ def test_the_fake_telegram_is_used_only_by_the_demo_the_benchmarks_and_the_tests
     assert users == {"labelbot/demo.py", "labelbot/flood.py", "labelbot/topology.py"}
 
 
+@pytest.mark.slow
 def test_the_store_loads_alembic_only_to_migrate_postgresql():
     """Every command opens the store; SQLite bots never need Alembic or SQLAlchemy."""
     import subprocess

@@ -54,12 +54,18 @@ def test_every_learner_and_the_bounds_report_every_figure(tiny_split):
         assert figures["labels_per_phase"] == [2, 3, 4]
         assert len(figures["accuracy_per_phase"]["mean"]) == 3
         assert figures["old_accuracy_per_phase"]["mean"][0] is None  # no old label yet
-        assert 0 <= figures["first_guess_accuracy"]["mean"] <= 1
+        assert figures["first_guess_accuracy"]["mean"] > 0.3  # four labels: chance is 0.25
         assert figures["first_guess_on_example_1"]["mean"] == 0  # no guess can name it
-        assert 0 <= figures["new_label_accuracy_after_10"]["mean"] <= 1
-        assert 0 <= figures["calibration_error"]["mean"] <= 1
-        assert figures["update_latency_p50_ms"]["mean"] > 0  # every update was timed
-        assert figures["state_bytes"]["mean"] > 0
+        assert 0 < figures["update_latency_p50_ms"]["mean"] < 500  # every update was timed
+    for name in ("ncm", "lda", "cgan", "analytic"):  # these learn from the embeddings alone
+        figures = summary[name]
+        assert figures["first_guess_accuracy"]["mean"] > 0.75, name
+        assert figures["new_label_accuracy_after_10"]["mean"] > 0.9, name
+        assert figures["calibration_error"]["mean"] < 0.2, name
+    gram = 1280 * 1280 * 8  # the exact heads keep a float64 matrix over the embedding
+    assert summary["analytic"]["state_bytes"]["mean"] >= gram
+    assert summary["lda"]["state_bytes"]["mean"] >= gram
+    assert summary["ncm"]["state_bytes"]["mean"] < gram / 100  # only sums and counts
     # The logistic bound is fitted once, after the last phase, on every photo.
     logistic = summary["joint_logistic"]["accuracy_per_phase"]["mean"]
     assert logistic[:2] == [None, None] and 0.5 < logistic[2] <= 1
@@ -76,6 +82,7 @@ def test_in_blocks_a_head_without_replay_forgets_and_the_ridge_does_not(tiny_spl
     assert summary["analytic"]["old_accuracy_last_phase"]["mean"] > 0.8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", STREAMS)
 def test_every_photo_arrives_once_and_never_before_its_label(tiny_split, kind):
     stream = make_stream(tiny_split.y, 4, base=2, seed=1, kind=kind)
@@ -149,6 +156,7 @@ def test_labelbot_bench_writes_table_json_and_chart(tmp_path):
     assert (tmp_path / "out" / "fm.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_labelbot_bench_refuses_an_unknown_learner(tmp_path):
     result = labelbot("bench", "--learners", "magic", cwd=tmp_path)
     assert result.returncode == 2
@@ -169,10 +177,14 @@ def test_latency_compares_end_to_end_with_the_bare_backbone(backbone, photos):
         ImageEmbedder(backbone), jpegs, list(photos), requests=6, in_flight=(1, 3),
         progress=lambda what, total: lambda done: seen.append((what, total)),
     )  # fmt: skip
-    assert figures["end_to_end_p50_ms"] > 0 and figures["bare_backbone_p50_ms"] > 0
-    assert figures["bare_batched_per_second"] > 0
+    assert 1 < figures["bare_backbone_p50_ms"] < 2000  # Lite0 takes 25-36 ms here
+    assert figures["bare_backbone_p50_ms"] < figures["end_to_end_p50_ms"] * 1.5  # + decoding
+    assert 1 < figures["bare_batched_per_second"] < 2000
     assert [load["in_flight"] for load in figures["in_flight"]] == [1, 3]
-    assert all(load["per_second"] > 0 and load["ratio"] > 0 for load in figures["in_flight"])
+    for load in figures["in_flight"]:
+        assert load["ratio"] == pytest.approx(
+            load["per_second"] / figures["bare_batched_per_second"], rel=0.01
+        )
     assert seen.count(("bare backbone", 6)) == 6 and seen.count(("end to end", 6)) == 6
     assert seen.count(("3 in flight", 6)) == 6
     table = latency_table(figures)
@@ -188,7 +200,7 @@ def test_flood_bench_measures_honest_waits_with_and_without_a_flood(backbone):
     figures = measure_flood(Settings(), backbone, None, contributors=3, photos_each=2)
     for run in ("calm", "flood"):
         assert figures[run]["honest_answered"] == figures[run]["honest_sent"] == 6
-        assert figures[run]["p99_ms"] >= figures[run]["p50_ms"] > 0
+        assert 1 < figures[run]["p50_ms"] <= figures[run]["p99_ms"] < 60_000
         assert figures[run]["peak_rss_mb"] > 100
     assert figures["calm"]["hostile_sent"] == 0 and figures["flood"]["hostile_sent"] > 0
     assert figures["flood"]["hostile_replies"] > 0  # told or refused, never silence only
@@ -211,6 +223,7 @@ def test_crowd_bench_compares_policies_on_real_embeddings(fashion):
     assert "| 3 | ours |" in table and "| – | clean labels | 1.000 |" in table
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

@@ -8,6 +8,8 @@ from helpers import encode, labelbot
 
 from model_core.intake import prepare_image
 
+pytestmark = pytest.mark.slow  # every test here starts `labelbot` or PostgreSQL as a process
+
 
 def test_help_lists_the_commands(tmp_path):
     result = labelbot("--help", cwd=tmp_path)

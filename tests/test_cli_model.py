@@ -12,6 +12,8 @@ import time
 import pytest
 from helpers import labelbot, labelbot_process, write_tree
 
+pytestmark = pytest.mark.slow  # every test here starts `labelbot` or PostgreSQL as a process
+
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):

@@ -15,7 +15,7 @@ BOT = 123456
 FRESH = 0.0  # a stale_before no claim is older than: nothing is stale
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 async def store(request, tmp_path):
     if request.param == "postgresql":
         opened = await Store.connect(request.getfixturevalue("postgres").new_database())

@@ -18,6 +18,8 @@ from bot.store import EventKind, Store
 from labelbot.house import House
 from labelbot.settings import Secret, Settings
 
+pytestmark = pytest.mark.slow  # every test here starts `labelbot` or PostgreSQL as a process
+
 
 async def test_journal_ids_commit_in_id_order_across_writers(postgres):
     """A second writer's event waits for the first writer's transaction, so a reader that

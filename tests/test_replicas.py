@@ -17,6 +17,8 @@ from labelbot.house import House
 from labelbot.settings import Secret, Settings
 from labelbot.trainer import Trainer
 
+pytestmark = pytest.mark.slow  # every test here starts `labelbot` or PostgreSQL as a process
+
 
 def settings_for(url: str, data, role: str) -> Settings:
     return Settings(

@@ -30,6 +30,7 @@ def run_verbose(tmp_path, *args: str):
     return result, log_file.read_text()
 
 
+@pytest.mark.slow
 def test_a_rejected_token_is_named_but_never_printed(tmp_path):
     fake = FakeTelegram(token="1111111:" + "B" * 35).start()  # knows another bot only
     try:
@@ -48,6 +49,7 @@ def test_a_rejected_token_is_named_but_never_printed(tmp_path):
     assert f"7654321:{HIDDEN}" in logged and "getMe" in logged
 
 
+@pytest.mark.slow
 def test_an_unreachable_server_with_debug_logging_shows_no_token(tmp_path):
     result, logged = run_verbose(tmp_path, "--api-base-url", "http://127.0.0.1:9/bot")
     assert result.returncode == 2

@@ -1,0 +1,100 @@
+"""The journal tells the model's refusals from faults: a refusal is recorded and skipped, a
+fault stops the journal at that event until the next start, and no answer is lost either way.
+Real parts: the desk over a real SQLite file and the real analytic model; the fault is real
+damage to a stored embedding, below the journal."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import pytest
+from desk_helpers import ADMIN, ALICE, accept, assert_model_holds_the_contributions, open_desk
+from desk_helpers import photo as stored_photo
+
+from bot.desk import DeskError
+from bot.journal import NOT_APPLIED_YET, JournalError
+from bot.store import EventKind
+from bot.texts import model as model_text
+from labelbot.house import House
+from labelbot.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(admins=frozenset({ADMIN}), data_dir=tmp_path / "data")
+
+
+def event_results(settings: Settings) -> dict[int, str | None]:
+    with sqlite3.connect(settings.data_dir / "labelbot.sqlite3") as db:
+        return dict(db.execute("SELECT id, result FROM events ORDER BY id"))
+
+
+def damage_embedding(settings: Settings, sample_id: int) -> bytes:
+    """Cuts the sample's stored embedding to one number; returns what it held."""
+    with sqlite3.connect(settings.data_dir / "labelbot.sqlite3") as db:
+        (whole,) = db.execute("SELECT embedding FROM samples WHERE id = ?", (sample_id,)).fetchone()
+        db.execute("UPDATE samples SET embedding = ? WHERE id = ?", (whole[:2], sample_id))
+    return whole
+
+
+def repair_embedding(settings: Settings, sample_id: int, whole: bytes) -> None:
+    with sqlite3.connect(settings.data_dir / "labelbot.sqlite3") as db:
+        db.execute("UPDATE samples SET embedding = ? WHERE id = ?", (whole, sample_id))
+
+
+async def test_a_fault_stops_the_journal_keeps_every_answer_and_the_next_start_applies_them(
+    settings, caplog
+):
+    house = House(settings, command="labelbot run")
+    desk = await open_desk(house)
+    cat, dog = [await desk.add_label(ADMIN, name) for name in ("cat", "dog")]
+    tap1, first = await stored_photo(desk, 1)
+    await desk.vote(tap1, first, cat.id, accept)
+    tap2, damaged = await stored_photo(desk, 2)
+    tap3, third = await stored_photo(desk, 3)
+    whole = damage_embedding(settings, damaged)
+    version = desk.snapshot.version
+
+    with caplog.at_level(logging.ERROR, logger="bot.journal"):
+        for tap, sample_id in ((tap2, damaged), (tap3, third)):
+            with pytest.raises(DeskError, match="^" + NOT_APPLIED_YET):
+                await desk.vote(tap, sample_id, dog.id, accept)
+    stalled = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(stalled) == 1 and stalled[0].exc_info is not None  # once, with its traceback
+    assert desk.snapshot.version == version  # the model learnt neither vote ...
+    results = event_results(settings)
+    pending = [event for event, result in results.items() if result is None]
+    assert len(pending) == 2  # ... and both stay pending, not "refused"
+    assert "refused" not in " ".join(filter(None, results.values()))
+    assert desk.journal.stall.event_id == pending[0]
+    assert "stopped learning at event" in model_text(await desk.model_report(ADMIN))
+    assert len(desk.journal._results) == 0  # no outcome kept that nobody awaits
+    await house.close()
+
+    repair_embedding(settings, damaged, whole)
+    house = House(settings, command="labelbot run")
+    desk = await open_desk(house)  # the next start retries from the stalled event
+    assert desk.journal.stall is None
+    assert all(result == "ok" for result in event_results(settings).values())
+    assert "stopped learning" not in model_text(await desk.model_report(ADMIN))
+    await assert_model_holds_the_contributions(desk)
+    await house.close()
+
+
+async def test_a_refusal_is_recorded_and_the_journal_goes_on(settings):
+    house = House(settings, command="labelbot run")
+    desk = await open_desk(house)
+    cat, dog = [await desk.add_label(ADMIN, name) for name in ("cat", "dog")]
+    tap, sample_id = await stored_photo(desk, 1)
+    await desk.retire_label(ADMIN, "dog")
+    refused = await desk.store.add_event(
+        EventKind.REINFORCE, ALICE, sample_id=sample_id, label_id=dog.id
+    )
+    with pytest.raises(JournalError, match="retired"):
+        await desk.journal.apply(refused)
+    await desk.vote(tap, sample_id, cat.id, accept)  # the next event is applied as usual
+    results = event_results(settings)
+    assert results[refused].startswith("refused: ") and desk.journal.stall is None
+    assert list(results.values())[-1] == "ok"
+    await house.close()
