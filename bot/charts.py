@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-from bot.desk import Stats
+from bot.desk.views import Stats
 
 ROLLING_WINDOW = 50  # votes per point of the accuracy curve
 

@@ -68,7 +68,7 @@ async def start(update: Update, context: Context) -> None:
     """Explains the bot; admins also see their commands."""
     desk = desk_of(context)
     admin = desk.is_admin(update.effective_user.id)
-    await update.effective_message.reply_text(texts.help_text(admin, desk.active_label_names()))
+    await update.effective_message.reply_text(texts.help_text(admin, desk.labels.active_names()))
 
 
 async def show_labels(update: Update, context: Context) -> None:
@@ -90,7 +90,7 @@ async def on_photo(update: Update, context: Context) -> None:
         text, markup = _guess_message(view)
         return (await message.reply_text(text, reply_markup=markup)).message_id
 
-    await desk.take_photo(_photo_in(message, context, desk.service.input_size), show)
+    await desk.photos.take(_photo_in(message, context, desk.service.input_size), show)
 
 
 async def on_other_media(update: Update, context: Context) -> None:
@@ -190,7 +190,7 @@ async def send_review(
         )
         return sent.message_id
 
-    await desk.review(user_id, chat_id, send, show)
+    await desk.review.send_next(user_id, chat_id, send, show)
 
 
 # ---- taps --------------------------------------------------------------------------------------
@@ -255,16 +255,16 @@ def _tap_in(update: Update) -> TapIn:
 
 
 async def _vote(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
-    await _show_after(update, await desk.vote(_tap_in(update), tap.id, tap.arg, answer))
+    await _show_after(update, await desk.votes.vote(_tap_in(update), tap.id, tap.arg, answer))
 
 
 async def _skip(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
-    await _show_after(update, await desk.skip(_tap_in(update), tap.id))
+    await _show_after(update, await desk.votes.skip(_tap_in(update), tap.id))
     return "Skipped"
 
 
 async def _undo(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
-    await _show_after(update, await desk.undo(_tap_in(update), tap.id))
+    await _show_after(update, await desk.votes.undo(_tap_in(update), tap.id))
     return texts.UNDONE
 
 
@@ -289,13 +289,13 @@ async def _show_after(update: Update, after: AfterTap) -> None:
 
 
 async def _other(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
-    labels = await desk.label_page(_tap_in(update), tap.id)
+    labels = await desk.photos.label_page(_tap_in(update), tap.id)
     page = keyboards.label_page(tap.id, labels, tap.arg or 0)
     await update.callback_query.edit_message_reply_markup(page)
 
 
 async def _back(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
-    _, markup = _guess_message(await desk.guesses_again(_tap_in(update), tap.id))
+    _, markup = _guess_message(await desk.photos.guesses_again(_tap_in(update), tap.id))
     await update.callback_query.edit_message_reply_markup(markup)
 
 
@@ -312,12 +312,12 @@ async def _new_label(desk: Desk, update: Update, context: Context, tap: Tap, ans
         )
         return prompt.message_id
 
-    await desk.propose(_tap_in(update), tap.id, ask)
+    await desk.proposals.propose(_tap_in(update), tap.id, ask)
 
 
 async def _decide(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
     admin = update.effective_user
-    decision = await desk.decide(admin.id, tap.id, approve=tap.action == Action.APPROVE)
+    decision = await desk.proposals.decide(admin.id, tap.id, approve=tap.action == Action.APPROVE)
     verdict = "approved" if decision.approved else "rejected"
     await answer(verdict.capitalize())
     await update.callback_query.edit_message_text(
@@ -333,15 +333,15 @@ async def _decide(desk: Desk, update: Update, context: Context, tap: Tap, answer
 async def _rollback(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
     query, user_id = update.callback_query, update.effective_user.id
     if tap.action == Action.ROLLBACK:
-        version = desk.rollback_offer(user_id, tap.id)
+        version = desk.model.rollback_offer(user_id, tap.id)
         await query.edit_message_text(
             texts.rollback_question(version), reply_markup=keyboards.rollback_confirm(version)
         )
     elif tap.action == Action.ROLLBACK_CANCEL:
-        desk.cancel_rollback(user_id)
+        desk.model.cancel_rollback(user_id)
         await query.edit_message_text("Rollback cancelled.")
     else:
-        done = await desk.rollback(user_id, tap.id)
+        done = await desk.model.rollback(user_id, tap.id)
         await query.edit_message_text(
             f"Restored version {done.restored} as model version {done.version}."
         )
@@ -369,7 +369,9 @@ TAP_ACTIONS: dict[Action, TapAction] = {
 }
 
 
-def _quoting(message_id: int) -> ReplyParameters:
+def _quoting(message_id: int | None) -> ReplyParameters | None:
+    if message_id is None:
+        return None
     return ReplyParameters(message_id, allow_sending_without_reply=True)
 
 
@@ -379,7 +381,7 @@ def _quoting(message_id: int) -> ReplyParameters:
 async def on_label_name(update: Update, context: Context) -> None:
     """A reply to the bot's "what should the label be called?" prompt."""
     message, desk, user = update.effective_message, desk_of(context), update.effective_user
-    outcome = await desk.name_proposal(
+    outcome = await desk.proposals.name(
         message.chat_id, message.reply_to_message.message_id, user.id, message.text
     )
     if outcome is None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from model_core.model import Guess
 
 if TYPE_CHECKING:
-    from bot.desk import Contributor, LabelCount, ModelReport, Standing, Tally
+    from bot.desk.views import Contributor, LabelCount, ModelReport, Standing, Tally
     from bot.journal import Stall
 
 HELP = (
@@ -231,3 +231,68 @@ def stats_caption(history: Sequence[bool]) -> str:
     right = sum(history)
     share = f" ({right / len(history):.0%})." if history else "."
     return f"{len(history)} votes; the first guess was right {right} times{share}"
+
+
+# ---- the desk's refusals and outcomes ------------------------------------------------------
+
+ADMINS_CANNOT_BE_BANNED = "Admins cannot be banned."
+ALREADY_DECIDED = "This proposal has already been decided."
+IMPORT_LABEL_RETIRED = "that label is retired"
+NO_EARLIER_VERSION = "There is no earlier version to roll back to."
+RENAME_USAGE = (
+    'Usage: /renamelabel OLD NEW; quote names with spaces: /renamelabel "Ankle boot" Boot'
+)
+
+
+def usage(command: str, why: str | None = None) -> str:
+    return f"Usage: {command}" + (f" ({why})" if why else "")
+
+
+def usage_user_id(command: str) -> str:
+    return usage(f"{command} USER_ID", "their numeric Telegram user id")
+
+
+def saved_at_once(label: str) -> str:
+    return f"Saved: {label}"
+
+
+def label_exists(name: str, retired: bool) -> str:
+    return f"There is already {'a retired label' if retired else 'a label'} called {name}."
+
+
+def no_such_label(name: str) -> str:
+    return f"There is no label called {name}. See /labels."
+
+
+def already_retired(name: str) -> str:
+    return f"{name} is already retired."
+
+
+def version_gone(version: int, stored: Sequence[int] | None = None) -> str:
+    return f"Version {version} is no longer stored" + (
+        f"; stored: {list(stored)}." if stored is not None else "."
+    )
+
+
+def name_again(refusal: str) -> str:
+    return f"{refusal} Reply to my question again with another name."
+
+
+def asked_admins(name: str) -> str:
+    return f"Thanks! I asked the admins to approve the label {name}."
+
+
+def label_rejected(name: str) -> str:
+    return f"The admins did not add the label {name}, sorry."
+
+
+def label_not_added(name: str, refusal: str) -> str:
+    return f"The label {name} could not be added: {refusal}"
+
+
+def label_added(name: str) -> str:
+    return f"New label {name} added."
+
+
+def label_added_from_photo(name: str) -> str:
+    return f"New label {name} added; this photo is its first example."

@@ -20,9 +20,16 @@ import cv2
 import numpy as np
 
 from bot.app import build_application
-from bot.fake_telegram import BackgroundBot, FakeTelegram, say, send_photo, tap_label, user
 from labelbot.house import House
 from labelbot.settings import Settings
+from labelbot_testkit.fake_telegram import (
+    BackgroundBot,
+    FakeTelegram,
+    say,
+    send_photo,
+    tap_label,
+    user,
+)
 
 ADMIN = user(1, "Ada (admin)")
 CONTRIBUTORS = [user(10 + i, name) for i, name in enumerate(["Ben", "Chloé", "Dev", "Eun-ji"])]

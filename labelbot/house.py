@@ -169,7 +169,7 @@ class House:
         if replayed:
             log.info("replayed %d journal events the last checkpoint did not hold", replayed)
         self._desk = Desk(self._policy(), store, service, journal, self.data.exports)
-        await self._desk.load_crowd()
+        await self._desk.crowd.load()
         return self._desk
 
     def _policy(self, **overrides) -> Policy:
@@ -198,7 +198,7 @@ class House:
         self._desk = Desk(
             self._policy(reestimate_every=0), store, model, journal, self.data.exports
         )
-        await self._desk.load_crowd()
+        await self._desk.crowd.load()
         return self._desk
 
     async def close(self) -> None:

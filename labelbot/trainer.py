@@ -65,7 +65,7 @@ class Trainer:
         last_vote = await desk.store.last_vote_id()
         if last_vote - self._estimated_at >= REESTIMATE_EVERY:  # votes the replicas took
             self._estimated_at = last_vote
-            if await desk.reestimate():
+            if await desk.crowd.reestimate():
                 await desk.journal.pump()
         if self._checkpoint_asked:
             self._checkpoint_asked = False

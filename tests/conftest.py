@@ -48,7 +48,7 @@ def fashion(backbone):
 @pytest.fixture
 def fake():
     """The fake Telegram Bot API on 127.0.0.1, fresh for each test."""
-    from bot.fake_telegram import FakeTelegram
+    from labelbot_testkit.fake_telegram import FakeTelegram
 
     server = FakeTelegram().start()
     yield server
@@ -78,8 +78,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A real PostgreSQL server for the session (labelbot/pg_server.py)."""
-    from labelbot.pg_server import PostgresServer
+    """A real PostgreSQL server for the session (labelbot_testkit/pg_server.py)."""
+    from labelbot_testkit.pg_server import PostgresServer
 
     server = PostgresServer().start()
     yield server

@@ -13,7 +13,10 @@ import cv2
 import numpy as np
 
 from bot.app import build_application
-from bot.fake_telegram import (  # noqa: F401  (scripted users, re-exported for the tests)
+from labelbot.house import House
+from labelbot.net import free_port
+from labelbot.settings import Settings
+from labelbot_testkit.fake_telegram import (  # noqa: F401  (scripted users, re-exported for the tests)
     BackgroundBot,
     FakeTelegram,
     Webhook,
@@ -23,9 +26,6 @@ from bot.fake_telegram import (  # noqa: F401  (scripted users, re-exported for 
     tap_label,
     user,
 )
-from labelbot.house import House
-from labelbot.net import free_port
-from labelbot.settings import Settings
 from model_core.datasets import FASHION_MNIST_LABELS, load_fashion_mnist
 
 ROOT = Path(__file__).parents[1]

@@ -4,6 +4,9 @@ labelbot (settings, composition root, command line)
   ├── bot         Telegram side: no TensorFlow, never the command line
   ├── benchmarks  the harness: learning side only
   └── model_core  learning side: no Telegram, no store, nothing above it
+labelbot_testkit  test doubles and harnesses (the fake Bot API, a throwaway PostgreSQL, the
+                  flood and replicas benchmarks): used by the tests, and by the offline demo
+                  and `labelbot bench` only
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = ("labelbot", "bot", "benchmarks", "model_core")
+PACKAGES = ("labelbot", "bot", "benchmarks", "model_core", "labelbot_testkit")
 ALLOWED = {  # the packages of this project each package may import
-    "labelbot": {"bot", "benchmarks", "model_core"},
+    "labelbot": {"bot", "benchmarks", "model_core", "labelbot_testkit"},
     "bot": {"model_core"},
     "benchmarks": {"model_core"},
     "model_core": set(),
+    "labelbot_testkit": {"labelbot", "model_core"},
 }
+RUNTIME_USERS_OF_THE_TESTKIT = {"labelbot/demo.py", "labelbot/cli/bench.py"}
+DOUBLES = ("fake", "pg_server", "flood", "topology", "harness")  # words no runtime file has
 
 
 def imported_modules(package: str) -> dict[str, set[str]]:
@@ -32,7 +38,8 @@ def imported_modules(package: str) -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 names.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module)
+                names.add(node.module)  # and each name, which may be a module of the package
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
         found[str(path.relative_to(ROOT))] = names
     return found
 
@@ -60,14 +67,37 @@ def test_packages_import_only_what_is_below_them(package):
     assert not {f: n for f, n in offenders.items() if n}
 
 
-def test_the_allowed_imports_have_no_cycle():
-    def reaches(start: str, goal: str, seen: frozenset = frozenset()) -> bool:
-        return any(
-            step == goal or (step not in seen and reaches(step, goal, seen | {step}))
-            for step in ALLOWED[start]
-        )
+def module_name(path: str) -> str:
+    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
 
-    assert not any(reaches(package, package) for package in PACKAGES)
+
+def import_graph() -> dict[str, set[str]]:
+    """Per module of the project, the project modules it imports (anywhere in it, including
+    imports made only for type checking: a cycle there is a cycle in the design)."""
+    files = {
+        path: names for package in PACKAGES for path, names in imported_modules(package).items()
+    }
+    modules = {module_name(path) for path in files}
+    return {
+        module_name(path): {name for name in names if name in modules} - {module_name(path)}
+        for path, names in files.items()
+    }
+
+
+def test_no_module_imports_itself_through_others():
+    graph = import_graph()
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            for step in graph[todo.pop()] - seen:
+                if step == goal:
+                    return True
+                seen.add(step)
+                todo.append(step)
+        return False
+
+    assert sorted(module for module in graph if reaches(module, module)) == []
 
 
 def test_no_package_imports_another_packages_command_line():
@@ -77,15 +107,15 @@ def test_no_package_imports_another_packages_command_line():
             assert not foreign_cli, path
 
 
-def test_the_fake_telegram_is_used_only_by_the_demo_the_benchmarks_and_the_tests():
+def test_the_testkit_is_used_only_by_the_demo_the_benchmarks_and_the_tests():
     users = {
         path
         for package in PACKAGES
+        if package != "labelbot_testkit"
         for path, names in imported_modules(package).items()
-        if any(n.startswith("bot.fake_telegram") for n in names)
-        and not path.startswith("bot/fake_telegram/")
+        if "labelbot_testkit" in top_levels(names)
     }
-    assert users == {"labelbot/demo.py", "labelbot/flood.py", "labelbot/topology.py"}
+    assert users == RUNTIME_USERS_OF_THE_TESTKIT
 
 
 @pytest.mark.slow
@@ -100,3 +130,23 @@ def test_the_store_loads_alembic_only_to_migrate_postgresql():
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
     assert loaded.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_the_wheel_keeps_test_doubles_out_of_the_runtime_packages(tmp_path):
+    """The wheel ships the testkit as a package of its own (the offline demo runs on its fake
+    Bot API); nothing under bot/ or labelbot/ is a fake, a harness or a test server."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("labelbot-*.whl")
+    files = zipfile.ZipFile(wheel).namelist()
+    runtime = [f for f in files if f.startswith(("bot/", "labelbot/"))]
+    assert runtime and not [f for f in runtime if any(w in f for w in DOUBLES)]
+    assert "labelbot_testkit/fake_telegram/server.py" in files
+    assert not [f for f in files if f.startswith("tests/")]

@@ -194,8 +194,8 @@ def test_latency_compares_end_to_end_with_the_bare_backbone(backbone, photos):
 @pytest.mark.slow
 def test_flood_bench_measures_honest_waits_with_and_without_a_flood(backbone):
     from labelbot.cli.bench import flood_table
-    from labelbot.flood import measure_flood
     from labelbot.settings import Settings
+    from labelbot_testkit.flood import measure_flood
 
     figures = measure_flood(Settings(), backbone, None, contributors=3, photos_each=2)
     for run in ("calm", "flood"):

@@ -7,7 +7,7 @@ import pytest
 from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, tap, tap_label, weighted_ridge
 
 from bot import keyboards, texts
-from bot.fake_telegram import BOT_USERNAME, group, user
+from labelbot_testkit.fake_telegram import BOT_USERNAME, group, user
 
 pytestmark = pytest.mark.slow
 TEAM = group()

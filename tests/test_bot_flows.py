@@ -139,7 +139,7 @@ def test_a_stopped_bot_keeps_every_vote_and_restarts(fake, tmp_path, backbone, p
     running = start_bot(fake, tmp_path / "data", backbone)
     try:
         desk = desk_of(running)
-        assert [(x.name, x.examples) for x in desk.label_counts()] == [("coffee", 1)]
+        assert [(x.name, x.examples) for x in desk.labels.counts()] == [("coffee", 1)]
         assert "coffee: 1 examples" in say(fake, ALICE, "/labels").text
     finally:
         running.stop()

@@ -8,7 +8,7 @@ import cv2
 import pytest
 from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, start_bot, tap
 
-from bot.fake_telegram import BOT_USERNAME, group, user
+from labelbot_testkit.fake_telegram import BOT_USERNAME, group, user
 from model_core.datasets import FASHION_MNIST_LABELS, load_fashion_mnist
 
 pytestmark = pytest.mark.slow
@@ -68,7 +68,7 @@ def test_fifty_people_at_once_lose_no_vote_and_apply_none_twice(fake, bot):
     assert all(o.startswith("Saved: ") and o.count("Saved: ") == 2 for o in outcomes)
     fake.wait_for(lambda: desk.snapshot.version == start_version + 50, what="50 updates")
     assert sum(desk.snapshot.example_counts) == 50
-    for label in desk.label_counts():
+    for label in desk.labels.counts():
         assert label.examples == names.count(label.name)
     assert bot.run(desk.store.vote_count()) == 50
     assert "labels" in say(fake, ALICE, "/labels").text.lower()  # still answering

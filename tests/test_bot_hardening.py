@@ -10,7 +10,7 @@ import pytest
 from helpers import ADMIN, ALICE, desk_of, encode, say, start_bot
 
 from bot import texts
-from bot.fake_telegram import user
+from labelbot_testkit.fake_telegram import user
 
 pytestmark = pytest.mark.slow
 HOSTILE = user(666, "Mallory")

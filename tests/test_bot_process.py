@@ -20,8 +20,8 @@ from helpers import (
     tap_label,
 )
 
-from bot.fake_telegram import FakeTelegram, user
 from labelbot.settings import Secret
+from labelbot_testkit.fake_telegram import FakeTelegram, user
 
 pytestmark = pytest.mark.slow
 TOKEN = "123456:" + "A" * 35  # the shape BotFather's tokens have

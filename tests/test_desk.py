@@ -44,15 +44,15 @@ async def house(request, tmp_path):
 async def test_rollback_then_add_never_reuses_an_id(house):
     desk = await open_desk(house)
     for name in ("A", "B"):
-        await desk.add_label(ADMIN, name)
+        await desk.labels.add(ADMIN, name)
     before_c = desk.snapshot.version
-    await desk.add_label(ADMIN, "C")
+    await desk.labels.add(ADMIN, "C")
     tap, sample_id = await photo(desk, 1)
-    await desk.vote(tap, sample_id, 2, accept)  # a vote for C
+    await desk.votes.vote(tap, sample_id, 2, accept)  # a vote for C
     await desk.service.checkpoint()
     assert before_c in desk.service.versions()
-    assert (await desk.rollback(ADMIN, before_c)).restored == before_c
-    d = await desk.add_label(ADMIN, "D")
+    assert (await desk.model.rollback(ADMIN, before_c)).restored == before_c
+    d = await desk.labels.add(ADMIN, "D")
     assert d.id == 3
     assert await desk.store.vote_labels() == ["C"]  # C's vote still names C
     assert [(x.name, x.retired) for x in desk.snapshot.labels] == [
@@ -61,46 +61,50 @@ async def test_rollback_then_add_never_reuses_an_id(house):
 
     await house.close()  # a restart keeps the high-water mark
     desk = await open_desk(house)
-    assert (await desk.add_label(ADMIN, "E")).id == 4
+    assert (await desk.labels.add(ADMIN, "E")).id == 4
 
 
 async def test_a_vote_teaches_undo_takes_it_back_and_a_second_vote_is_refused(house):
     desk = await open_desk(house)
-    cat = await desk.add_label(ADMIN, "cat")
-    dog = await desk.add_label(ADMIN, "dog")
+    cat = await desk.labels.add(ADMIN, "cat")
+    dog = await desk.labels.add(ADMIN, "dog")
     tap, sample_id = await photo(desk, 1)
     acknowledged = []
 
     async def acknowledge(text: str) -> None:
         acknowledged.append(text)
 
-    after = await desk.vote(tap, sample_id, cat.id, acknowledge)
+    after = await desk.votes.vote(tap, sample_id, cat.id, acknowledge)
     assert acknowledged == ["Saved: cat"] and after.undoable and after.tally is None
     assert desk.snapshot.examples_of(cat.id) == 1
     with pytest.raises(DeskError, match="already voted"):
-        await desk.vote(tap, sample_id, dog.id, accept)
+        await desk.votes.vote(tap, sample_id, dog.id, accept)
     # The same vote again (a double tap, or a tap handled again after a crash) is that vote.
-    assert (await desk.vote(tap, sample_id, cat.id, acknowledge)).undoable
+    assert (await desk.votes.vote(tap, sample_id, cat.id, acknowledge)).undoable
     assert acknowledged[-1] == "Saved: cat" and desk.snapshot.examples_of(cat.id) == 1
-    after = await desk.undo(tap, sample_id)
+    after = await desk.votes.undo(tap, sample_id)
     assert not after.undoable and desk.snapshot.examples_of(cat.id) == 0
     with pytest.raises(DeskError, match="no vote of yours"):
-        await desk.undo(tap, sample_id)
+        await desk.votes.undo(tap, sample_id)
 
 
 async def test_forged_taps_and_non_admins_change_nothing(house):
     desk = await open_desk(house)
-    cat = await desk.add_label(ADMIN, "cat")
+    cat = await desk.labels.add(ADMIN, "cat")
     tap, sample_id = await photo(desk, 1)
     version = desk.snapshot.version
     elsewhere = TapIn(BOB, 999, tap.message_id, tap.quoted_message_id, private=True)
     with pytest.raises(DeskError, match="does not belong"):
-        await desk.vote(elsewhere, sample_id, cat.id, accept)
+        await desk.votes.vote(elsewhere, sample_id, cat.id, accept)
     with pytest.raises(DeskError, match="no longer know"):
-        await desk.vote(tap, 12345, cat.id, accept)
+        await desk.votes.vote(tap, 12345, cat.id, accept)
     with pytest.raises(DeskError, match="does not exist"):
-        await desk.vote(tap, sample_id, 77, accept)
-    for refused in (desk.add_label(BOB, "dog"), desk.rollback(BOB, None), desk.stats(BOB)):
+        await desk.votes.vote(tap, sample_id, 77, accept)
+    for refused in (
+        desk.labels.add(BOB, "dog"),
+        desk.model.rollback(BOB, None),
+        desk.model.stats(BOB),
+    ):
         with pytest.raises(DeskError, match="only the bot's admins"):
             await refused
     assert desk.snapshot.version == version and await desk.store.vote_count() == 0
@@ -108,12 +112,12 @@ async def test_forged_taps_and_non_admins_change_nothing(house):
 
 async def test_a_group_vote_shows_the_tally_to_the_others(house):
     desk = await open_desk(house)
-    cat = await desk.add_label(ADMIN, "cat")
+    cat = await desk.labels.add(ADMIN, "cat")
     tap, sample_id = await photo(desk, 1, chat=-500)
-    after = await desk.vote(tap, sample_id, cat.id, accept)
+    after = await desk.votes.vote(tap, sample_id, cat.id, accept)
     assert after.tally.counts == [("cat", 1)] and after.tally.skips == 0
     bob = TapIn(BOB, -500, tap.message_id, tap.quoted_message_id, private=False)
-    assert (await desk.skip(bob, sample_id)).tally.skips == 1
+    assert (await desk.votes.skip(bob, sample_id)).tally.skips == 1
 
 
 async def test_a_proposal_waits_for_an_admin_and_its_photo_becomes_the_first_example(house):
@@ -125,32 +129,32 @@ async def test_a_proposal_waits_for_an_admin_and_its_photo_becomes_the_first_exa
         prompts.append(sample.id)
         return 555
 
-    await desk.propose(tap, sample_id, ask)
+    await desk.proposals.propose(tap, sample_id, ask)
     assert prompts == [sample_id]
-    refused = await desk.name_proposal(CHAT, 555, ALICE, "a<b")
+    refused = await desk.proposals.name(CHAT, 555, ALICE, "a<b")
     assert "cannot contain" in refused.reply and refused.proposal is None
-    waiting = await desk.name_proposal(CHAT, 555, ALICE, "Espresso")
+    waiting = await desk.proposals.name(CHAT, 555, ALICE, "Espresso")
     assert waiting.proposal.state == ProposalState.PENDING
-    decision = await desk.decide(ADMIN, waiting.proposal.id, approve=True)
+    decision = await desk.proposals.decide(ADMIN, waiting.proposal.id, approve=True)
     assert "New label Espresso added" in decision.announcement
-    assert [(x.name, x.examples) for x in desk.label_counts()] == [("Espresso", 1)]
+    assert [(x.name, x.examples) for x in desk.labels.counts()] == [("Espresso", 1)]
     with pytest.raises(DeskError, match="already been decided"):
-        await desk.decide(ADMIN, waiting.proposal.id, approve=False)
+        await desk.proposals.decide(ADMIN, waiting.proposal.id, approve=False)
 
 
 async def test_imported_photos_go_through_the_journal_and_are_known_again(house):
     desk = await open_desk(house)
-    label = await desk.import_label("Bag")
+    label = await desk.imports.label("Bag")
     photos = [
         Imported(f"{n:064x}", f"Bag/{n}.png", Reading(embedding(n), [], 0), label.id)
         for n in range(3)
     ]
-    await desk.import_photos(photos)
+    await desk.imports.photos(photos)
     assert desk.snapshot.examples_of(label.id) == 3
     assert desk.service.last_event_id > 0  # journaled, not written around the store
     hashes = [p.sha256 for p in photos] + [f"{99:064x}"]
-    assert await desk.already_imported(hashes) == set(hashes[:3])
-    assert (await desk.stats(ADMIN)).first_guess_right == []  # imports are no guesses
+    assert await desk.imports.already_imported(hashes) == set(hashes[:3])
+    assert (await desk.model.stats(ADMIN)).first_guess_right == []  # imports are no guesses
 
 
 async def test_a_second_writer_is_refused_with_the_holders_name(house, tmp_path):
@@ -187,13 +191,13 @@ async def test_export_rows_carry_the_consensus_and_filters_keep_what_was_asked(h
     from bot.export import ExportFilter, read_rows
 
     desk = await open_desk(house)
-    cat, dog = [await desk.add_label(ADMIN, name) for name in ("cat", "dog")]
+    cat, dog = [await desk.labels.add(ADMIN, name) for name in ("cat", "dog")]
     votes = {1: [cat, cat, dog], 2: [cat, dog], 3: [dog], 4: []}  # photo -> its votes in turn
     for n, labels in votes.items():
         tap, sample_id = await photo(desk, n, chat=-5)  # a group: anyone may vote
         for voter, label in zip((ALICE, BOB, ADMIN), labels, strict=False):
             by = dataclasses.replace(tap, user_id=voter)
-            await desk.vote(by, sample_id, label.id, accept)
+            await desk.votes.vote(by, sample_id, label.id, accept)
     rows = await read_rows(desk.store)
     # The admin's vote is gold; a 1:1 split between two labels decides nothing; one vote is
     # a newcomer's 0.8 and not settled.
@@ -211,8 +215,8 @@ async def test_export_rows_carry_the_consensus_and_filters_keep_what_was_asked(h
     assert await read_rows(desk.store, ExportFilter(since=tomorrow)) == []
 
     with pytest.raises(DeskError, match="admins"):
-        await desk.export(ALICE)
-    done = await desk.export(ADMIN)
+        await desk.exports.tables(ALICE)
+    done = await desk.exports.tables(ADMIN)
     assert (done.photos, done.labeled) == (4, 2)
     by_name = {path.name: path for path in done.files}
     lines = by_name["labels.jsonl"].read_text().splitlines()
@@ -231,68 +235,72 @@ async def test_export_rows_carry_the_consensus_and_filters_keep_what_was_asked(h
 
 async def test_the_model_follows_the_consensus_exactly_through_votes_and_undos(house):
     desk = await open_desk(house)
-    cat, dog, _ = [await desk.add_label(ADMIN, name) for name in ("cat", "dog", "bird")]
+    cat, dog, _ = [await desk.labels.add(ADMIN, name) for name in ("cat", "dog", "bird")]
     tap, sample_id = await photo(desk, 1, chat=-5)
     as_ = lambda user: dataclasses.replace(tap, user_id=user)  # noqa: E731
-    await desk.vote(as_(ALICE), sample_id, cat.id, accept)  # trains at once, weighted
+    await desk.votes.vote(as_(ALICE), sample_id, cat.id, accept)  # trains at once, weighted
     first = await desk.store.verdict(sample_id)
     assert first.label_id == cat.id and not first.settled and 0.5 < first.confidence < 1
-    await desk.vote(as_(BOB), sample_id, dog.id, accept)  # disagreement: less sure
+    await desk.votes.vote(as_(BOB), sample_id, dog.id, accept)  # disagreement: less sure
     assert (await desk.store.verdict(sample_id)).confidence < first.confidence
-    await desk.vote(as_(4), sample_id, dog.id, accept)  # a third settles it: dog
+    await desk.votes.vote(as_(4), sample_id, dog.id, accept)  # a third settles it: dog
     settled = await desk.store.verdict(sample_id)
     assert settled.label_id == dog.id and settled.settled
     await assert_model_holds_the_contributions(desk)
-    await desk.undo(as_(4), sample_id)  # undone: back to a split
+    await desk.votes.undo(as_(4), sample_id)  # undone: back to a split
     assert not (await desk.store.verdict(sample_id)).settled
-    await desk.vote(as_(ADMIN), sample_id, cat.id, accept)  # an admin's vote is gold
+    await desk.votes.vote(as_(ADMIN), sample_id, cat.id, accept)  # an admin's vote is gold
     assert await desk.store.verdict(sample_id) == Verdict(cat.id, 1.0, True)
     assert await desk.store.contributions() == [(sample_id, cat.id, 1.0)]
     for n in range(2, 6):  # more photos, one vote each
         tap_n, sample_n = await photo(desk, n, chat=-5)
-        await desk.vote(dataclasses.replace(tap_n, user_id=BOB), sample_n, n % 2, accept)
+        await desk.votes.vote(dataclasses.replace(tap_n, user_id=BOB), sample_n, n % 2, accept)
     await assert_model_holds_the_contributions(desk)
     assert desk.snapshot.examples_of(cat.id) + desk.snapshot.examples_of(dog.id) == 5
 
 
 async def test_a_ban_withdraws_a_voters_influence_and_an_unban_restores_it(house):
     desk = await open_desk(house)
-    labels = [await desk.add_label(ADMIN, name) for name in ("cat", "dog", "bird")]
+    labels = [await desk.labels.add(ADMIN, name) for name in ("cat", "dog", "bird")]
     MALLORY = 66
     samples = []
     for n in range(1, 5):
         tap, sample_id = await photo(desk, n, chat=-5)
         samples.append(sample_id)
-        await desk.vote(dataclasses.replace(tap, user_id=ALICE), sample_id, labels[0].id, accept)
-        await desk.vote(dataclasses.replace(tap, user_id=MALLORY), sample_id, labels[1].id, accept)
+        await desk.votes.vote(
+            dataclasses.replace(tap, user_id=ALICE), sample_id, labels[0].id, accept
+        )
+        await desk.votes.vote(
+            dataclasses.replace(tap, user_id=MALLORY), sample_id, labels[1].id, accept
+        )
     split = await desk.store.contributions()
     with pytest.raises(DeskError, match="admins"):
-        await desk.ban(ALICE, str(MALLORY))
+        await desk.people.ban(ALICE, str(MALLORY))
     with pytest.raises(DeskError, match="Usage"):
-        await desk.ban(ADMIN, "mallory")
-    assert await desk.ban(ADMIN, str(MALLORY)) == 4
+        await desk.people.ban(ADMIN, "mallory")
+    assert await desk.people.ban(ADMIN, str(MALLORY)) == 4
     alone = await desk.store.contributions()
     assert {label for _, label, _ in alone} == {labels[0].id}  # only Alice counts now
     await assert_model_holds_the_contributions(desk)
     await house.close()  # the ban outlives a restart
     desk = await open_desk(house)
     assert MALLORY in desk.banned
-    await desk.ban(ADMIN, str(MALLORY), banned=False)
+    await desk.people.ban(ADMIN, str(MALLORY), banned=False)
     assert await desk.store.contributions() == split
     await assert_model_holds_the_contributions(desk)
 
 
 async def test_forgetting_a_person_leaves_no_row_naming_them_and_no_trace_in_the_model(house):
     desk = await open_desk(house)
-    cat, dog = [await desk.add_label(ADMIN, name) for name in ("cat", "dog")]
+    cat, dog = [await desk.labels.add(ADMIN, name) for name in ("cat", "dog")]
     tap, theirs = await photo(desk, 1, chat=-5)  # Alice sends a photo ...
-    await desk.vote(dataclasses.replace(tap, user_id=BOB), theirs, dog.id, accept)
+    await desk.votes.vote(dataclasses.replace(tap, user_id=BOB), theirs, dog.id, accept)
     tap2, other = await photo(desk, 2, chat=-5, sender=BOB)
     tap2 = dataclasses.replace(tap2, user_id=BOB)
-    await desk.vote(tap2, other, cat.id, accept)  # ... and votes on another one
-    await desk.vote(dataclasses.replace(tap2, user_id=ALICE), other, dog.id, accept)
+    await desk.votes.vote(tap2, other, cat.id, accept)  # ... and votes on another one
+    await desk.votes.vote(dataclasses.replace(tap2, user_id=ALICE), other, dog.id, accept)
     assert await desk.store.rows_naming(ALICE) > 0
-    await desk.forget(ALICE)
+    await desk.people.forget(ALICE)
     assert await desk.store.rows_naming(ALICE) == 0
     assert await desk.store.sample(theirs) is None  # her photo is gone with her
     assert await desk.store.contributions() == [
@@ -303,17 +311,17 @@ async def test_forgetting_a_person_leaves_no_row_naming_them_and_no_trace_in_the
 
 async def test_reliabilities_are_reestimated_and_the_model_follows(house):
     desk = await open_desk(house)
-    labels = [await desk.add_label(ADMIN, name) for name in ("a", "b", "c")]
+    labels = [await desk.labels.add(ADMIN, name) for name in ("a", "b", "c")]
     careful, adversary = 20, 21
     for n in range(1, 13):  # an admin settles some, a careful voter agrees, an adversary not
         tap, sample_id = await photo(desk, n, chat=-5)
         right = labels[n % 3].id
         if n <= 6:
-            await desk.vote(dataclasses.replace(tap, user_id=ADMIN), sample_id, right, accept)
-        await desk.vote(dataclasses.replace(tap, user_id=careful), sample_id, right, accept)
+            await desk.votes.vote(dataclasses.replace(tap, user_id=ADMIN), sample_id, right, accept)
+        await desk.votes.vote(dataclasses.replace(tap, user_id=careful), sample_id, right, accept)
         wrong = labels[(n + 1) % 3].id
-        await desk.vote(dataclasses.replace(tap, user_id=adversary), sample_id, wrong, accept)
-    await desk.reestimate()
+        await desk.votes.vote(dataclasses.replace(tap, user_id=adversary), sample_id, wrong, accept)
+    await desk.crowd.reestimate()
     assert desk.reliability[careful] > 0.8 and desk.reliability[adversary] < 0.3
     assert await desk.store.reliabilities() == desk.reliability
     await assert_model_holds_the_contributions(desk)
@@ -321,7 +329,7 @@ async def test_reliabilities_are_reestimated_and_the_model_follows(house):
 
 async def test_people_see_their_standing_the_leaderboard_and_admins_the_contributors(house):
     desk = await open_desk(house)
-    cat, dog, _ = [await desk.add_label(ADMIN, name) for name in ("cat", "dog", "bird")]
+    cat, dog, _ = [await desk.labels.add(ADMIN, name) for name in ("cat", "dog", "bird")]
     for n in range(1, 5):
         tap, sample_id = await photo(desk, n, chat=-5, sender=99)
         voters = [(ALICE, "Alice", cat), (BOB, "Bob", cat if n < 4 else dog)]
@@ -329,19 +337,22 @@ async def test_people_see_their_standing_the_leaderboard_and_admins_the_contribu
             voters.append((ADMIN, "Ada", cat))  # gold: an admin settled photo 1
         for user, name, label in voters:
             by = dataclasses.replace(tap, user_id=user, user_name=name)
-            await desk.vote(by, sample_id, label.id, accept)
-    alice = (await desk.standing(ALICE)).me
+            await desk.votes.vote(by, sample_id, label.id, accept)
+    alice = (await desk.people.standing(ALICE)).me
     assert (alice.votes, alice.compared, alice.agreed) == (4, 4, 4)
     assert (alice.gold_votes, alice.gold_right) == (1, 1) and alice.gold_accuracy == 1.0
-    bob = await desk.standing(BOB)
+    bob = await desk.people.standing(BOB)
     assert bob.me.agreement < 1 and bob.of == 2 and bob.rank == 2
-    assert (await desk.standing(77)).me is None
-    assert [c.name for c in await desk.leaderboard()] == ["Alice", "Bob"]  # admins not ranked
-    await desk.hide(BOB, True)
-    assert [c.name for c in await desk.leaderboard()] == ["Alice"]
+    assert (await desk.people.standing(77)).me is None
+    assert [c.name for c in await desk.people.leaderboard()] == [
+        "Alice",
+        "Bob",
+    ]  # admins not ranked
+    await desk.people.hide(BOB, True)
+    assert [c.name for c in await desk.people.leaderboard()] == ["Alice"]
     with pytest.raises(DeskError, match="admins"):
-        await desk.contributors(ALICE)
-    rows = await desk.contributors(ADMIN)
+        await desk.people.contributors(ALICE)
+    rows = await desk.people.contributors(ADMIN)
     assert {c.user_id for c in rows} == {ALICE, BOB} and not any(c.likely_spam for c in rows)
 
 
@@ -371,29 +382,29 @@ async def test_an_old_store_keeps_what_its_votes_taught_until_the_next_vote(tmp_
 
 async def test_a_rollback_brings_back_what_the_restored_model_held(house):
     desk = await open_desk(house)
-    cat, dog, _ = [await desk.add_label(ADMIN, name) for name in ("cat", "dog", "bird")]
+    cat, dog, _ = [await desk.labels.add(ADMIN, name) for name in ("cat", "dog", "bird")]
     tap1, first = await photo(desk, 1, chat=-5)
-    await desk.vote(dataclasses.replace(tap1, user_id=BOB), first, cat.id, accept)
+    await desk.votes.vote(dataclasses.replace(tap1, user_id=BOB), first, cat.id, accept)
     tap2, second = await photo(desk, 2, chat=-5)
-    await desk.vote(dataclasses.replace(tap2, user_id=BOB), second, dog.id, accept)
+    await desk.votes.vote(dataclasses.replace(tap2, user_id=BOB), second, dog.id, accept)
     await desk.service.checkpoint()
     restored = desk.snapshot.version
     held_then = await desk.store.contributions()
     for user in (ALICE, 4):  # later: the second photo changes its mind, a third arrives
-        await desk.vote(dataclasses.replace(tap2, user_id=user), second, cat.id, accept)
+        await desk.votes.vote(dataclasses.replace(tap2, user_id=user), second, cat.id, accept)
     tap3, third = await photo(desk, 3, chat=-5)
-    await desk.vote(dataclasses.replace(tap3, user_id=BOB), third, dog.id, accept)
+    await desk.votes.vote(dataclasses.replace(tap3, user_id=BOB), third, dog.id, accept)
     await desk.service.checkpoint()
-    await desk.rollback(ADMIN, restored)
+    await desk.model.rollback(ADMIN, restored)
     assert await desk.store.contributions() == held_then
     await assert_model_holds_the_contributions(desk)
     # Votes go on from there, exactly; a second rollback folds through the first.
-    await desk.vote(dataclasses.replace(tap3, user_id=ALICE), third, cat.id, accept)
+    await desk.votes.vote(dataclasses.replace(tap3, user_id=ALICE), third, cat.id, accept)
     await assert_model_holds_the_contributions(desk)
     await desk.service.checkpoint()
     after_first = desk.snapshot.version
     held_after_first = await desk.store.contributions()
-    await desk.vote(dataclasses.replace(tap1, user_id=ALICE), first, dog.id, accept)
-    await desk.rollback(ADMIN, after_first)
+    await desk.votes.vote(dataclasses.replace(tap1, user_id=ALICE), first, dog.id, accept)
+    await desk.model.rollback(ADMIN, after_first)
     assert await desk.store.contributions() == held_after_first
     await assert_model_holds_the_contributions(desk)

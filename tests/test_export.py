@@ -20,10 +20,10 @@ from helpers import (
     tap_label,
 )
 
-from bot.fake_telegram import FakeTelegram, group, user
-from bot.fake_telegram.server import BOT_USERNAME
 from labelbot.house import House
 from labelbot.settings import Settings
+from labelbot_testkit.fake_telegram import FakeTelegram, group, user
+from labelbot_testkit.fake_telegram.server import BOT_USERNAME
 
 pytestmark = pytest.mark.slow
 TOKEN = "123456:" + "E" * 35

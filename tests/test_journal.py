@@ -48,9 +48,9 @@ async def test_a_fault_stops_the_journal_keeps_every_answer_and_the_next_start_a
 ):
     house = House(settings, command="labelbot run")
     desk = await open_desk(house)
-    cat, dog = [await desk.add_label(ADMIN, name) for name in ("cat", "dog")]
+    cat, dog = [await desk.labels.add(ADMIN, name) for name in ("cat", "dog")]
     tap1, first = await stored_photo(desk, 1)
-    await desk.vote(tap1, first, cat.id, accept)
+    await desk.votes.vote(tap1, first, cat.id, accept)
     tap2, damaged = await stored_photo(desk, 2)
     tap3, third = await stored_photo(desk, 3)
     whole = damage_embedding(settings, damaged)
@@ -59,7 +59,7 @@ async def test_a_fault_stops_the_journal_keeps_every_answer_and_the_next_start_a
     with caplog.at_level(logging.ERROR, logger="bot.journal"):
         for tap, sample_id in ((tap2, damaged), (tap3, third)):
             with pytest.raises(DeskError, match="^" + NOT_APPLIED_YET):
-                await desk.vote(tap, sample_id, dog.id, accept)
+                await desk.votes.vote(tap, sample_id, dog.id, accept)
     stalled = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(stalled) == 1 and stalled[0].exc_info is not None  # once, with its traceback
     assert desk.snapshot.version == version  # the model learnt neither vote ...
@@ -68,7 +68,7 @@ async def test_a_fault_stops_the_journal_keeps_every_answer_and_the_next_start_a
     assert len(pending) == 2  # ... and both stay pending, not "refused"
     assert "refused" not in " ".join(filter(None, results.values()))
     assert desk.journal.stall.event_id == pending[0]
-    assert "stopped learning at event" in model_text(await desk.model_report(ADMIN))
+    assert "stopped learning at event" in model_text(await desk.model.report(ADMIN))
     assert len(desk.journal._results) == 0  # no outcome kept that nobody awaits
     await house.close()
 
@@ -77,7 +77,7 @@ async def test_a_fault_stops_the_journal_keeps_every_answer_and_the_next_start_a
     desk = await open_desk(house)  # the next start retries from the stalled event
     assert desk.journal.stall is None
     assert all(result == "ok" for result in event_results(settings).values())
-    assert "stopped learning" not in model_text(await desk.model_report(ADMIN))
+    assert "stopped learning" not in model_text(await desk.model.report(ADMIN))
     await assert_model_holds_the_contributions(desk)
     await house.close()
 
@@ -85,15 +85,15 @@ async def test_a_fault_stops_the_journal_keeps_every_answer_and_the_next_start_a
 async def test_a_refusal_is_recorded_and_the_journal_goes_on(settings):
     house = House(settings, command="labelbot run")
     desk = await open_desk(house)
-    cat, dog = [await desk.add_label(ADMIN, name) for name in ("cat", "dog")]
+    cat, dog = [await desk.labels.add(ADMIN, name) for name in ("cat", "dog")]
     tap, sample_id = await stored_photo(desk, 1)
-    await desk.retire_label(ADMIN, "dog")
+    await desk.labels.retire(ADMIN, "dog")
     refused = await desk.store.add_event(
         EventKind.REINFORCE, ALICE, sample_id=sample_id, label_id=dog.id
     )
     with pytest.raises(JournalError, match="retired"):
         await desk.journal.apply(refused)
-    await desk.vote(tap, sample_id, cat.id, accept)  # the next event is applied as usual
+    await desk.votes.vote(tap, sample_id, cat.id, accept)  # the next event is applied as usual
     results = event_results(settings)
     assert results[refused].startswith("refused: ") and desk.journal.stall is None
     assert list(results.values())[-1] == "ok"

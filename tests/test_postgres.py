@@ -46,12 +46,12 @@ async def build_sqlite_bot(data) -> dict[str, list[tuple]]:
     desk = await open_desk(house)
     try:
         for name in ("cat", "dog", "bird"):
-            await desk.add_label(ADMIN, name)
+            await desk.labels.add(ADMIN, name)
         for n in range(1, 6):
             tap, sample_id = await photo(desk, n)
-            await desk.vote(tap, sample_id, n % 3, accept)
+            await desk.votes.vote(tap, sample_id, n % 3, accept)
         await desk.store.touch_user(ALICE, "Alice")
-        await desk.ban(ADMIN, str(BOB))
+        await desk.people.ban(ADMIN, str(BOB))
     finally:
         await house.close()
     return dump_sqlite(data / "labelbot.sqlite3")
@@ -95,7 +95,7 @@ async def test_migrate_db_moves_every_row_and_the_bot_carries_on(postgres, tmp_p
         assert [label.name for label in desk.snapshot.labels] == ["cat", "dog", "bird"]
         tap, sample_id = await photo(desk, 9)
         assert sample_id == max(row[0] for row in before["samples"]) + 1
-        await desk.vote(tap, sample_id, 1, accept)
+        await desk.votes.vote(tap, sample_id, 1, accept)
         events = await desk.store.events_after(0)
         assert events[-1].id == max(row[0] for row in before["events"]) + 1
     finally:
@@ -132,18 +132,18 @@ async def test_the_store_survives_a_server_restart(tmp_path):
     """Reads and new changes go on after the connection drops; a change whose transaction was
     open when it dropped is refused in one clear error, and nothing half-done remains."""
     from bot.postgres import DatabaseUnavailable
-    from labelbot.pg_server import PostgresServer
+    from labelbot_testkit.pg_server import PostgresServer
 
     server = PostgresServer().start()  # its own server: the restart must not hit other tests
     url = Secret(server.new_database())
     house = House(Settings(admins=frozenset({ADMIN}), data_dir=tmp_path, database_url=url))
     desk = await open_desk(house)
     try:
-        await desk.add_label(ADMIN, "cat")
+        await desk.labels.add(ADMIN, "cat")
         tap, sample_id = await photo(desk, 1)
         server.restart()
         assert [label.name for label in await desk.store.labels()] == ["cat"]  # a read
-        await desk.vote(tap, sample_id, 0, accept)  # a change, in a new transaction
+        await desk.votes.vote(tap, sample_id, 0, accept)  # a change, in a new transaction
         assert await desk.store.tally(sample_id) == {0: 1}
 
         async with desk.store._lock:  # a transaction open when the server goes away
@@ -153,7 +153,7 @@ async def test_the_store_survives_a_server_restart(tmp_path):
                 await desk.store._db.commit()
         assert "ghost" not in [e.name for e in await desk.store.events_after(0)]
         tap, second = await photo(desk, 2)  # and the next change works
-        await desk.vote(tap, second, 0, accept)
+        await desk.votes.vote(tap, second, 0, accept)
     finally:
         await house.close()
         server.stop()

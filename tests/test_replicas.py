@@ -71,7 +71,7 @@ async def test_two_replicas_vote_and_the_trainer_applies_each_vote_once(postgres
         taps = [await photo(desk, n) for n, desk in enumerate([a, b] * 4, 1)]
         versions = await asyncio.gather(
             *(
-                desk.vote(tap, sample_id, n % 2, accept)
+                desk.votes.vote(tap, sample_id, n % 2, accept)
                 for n, (desk, (tap, sample_id)) in enumerate(zip([a, b] * 4, taps, strict=True))
             )
         )
@@ -94,12 +94,12 @@ async def test_a_vote_without_a_trainer_is_kept_and_applied_once_it_returns(post
     url = postgres.new_database()
     stop_trainer = start_trainer(url, tmp_path / "trainer")
     async with replica(url, tmp_path / "r") as desk:  # waits for the trainer's first model
-        await desk.add_label(ADMIN, "cat")
+        await desk.labels.add(ADMIN, "cat")
         tap, sample_id = await photo(desk, 1)
         await stop_trainer()
         desk.journal.timeout = 0.5
         with pytest.raises(DeskError, match=r"^Saved\. The model is not being updated"):
-            await desk.vote(tap, sample_id, 0, accept)
+            await desk.votes.vote(tap, sample_id, 0, accept)
         assert desk.snapshot.examples_of(0) == 0
         async with trainer_running(url, tmp_path / "trainer"):
             head = await desk.service.wait_for(lambda h: h.snapshot.examples_of(0) == 1, 5)
@@ -132,10 +132,10 @@ def test_a_killed_trainer_applies_every_vote_exactly_once_after_restart(postgres
 
     async def campaign(trainer):
         async with replica(url, tmp_path / "r") as desk:  # waits for the trainer's first model
-            await desk.add_label(ADMIN, "cat")
+            await desk.labels.add(ADMIN, "cat")
             taps = [await photo(desk, n) for n in range(1, 21)]
             desk.journal.timeout = 60
-            votes = [asyncio.create_task(desk.vote(t, s, 0, accept)) for t, s in taps]
+            votes = [asyncio.create_task(desk.votes.vote(t, s, 0, accept)) for t, s in taps]
             await asyncio.sleep(0.3)
             trainer.send_signal(signal.SIGKILL)  # in the middle of the burst
             trainer.wait()
@@ -160,11 +160,11 @@ async def test_forgetting_a_person_through_a_replica_checkpoints_on_the_trainer(
     replay can bring it back), then deletes their rows."""
     url = postgres.new_database()
     async with trainer_running(url, tmp_path / "trainer"), replica(url, tmp_path / "r") as desk:
-        await desk.add_label(ADMIN, "cat")
+        await desk.labels.add(ADMIN, "cat")
         tap, sample_id = await photo(desk, 1)
-        await desk.vote(tap, sample_id, 0, accept)
+        await desk.votes.vote(tap, sample_id, 0, accept)
         before = desk.service.head.checkpointed
-        await desk.forget(tap.user_id)
+        await desk.people.forget(tap.user_id)
         assert desk.service.head.checkpointed > before
         assert await desk.store.rows_naming(tap.user_id) == 0
         assert desk.snapshot.examples_of(0) == 0

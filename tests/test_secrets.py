@@ -7,8 +7,8 @@ import logging
 import pytest
 from helpers import labelbot
 
-from bot.fake_telegram import FakeTelegram
 from labelbot.logs import HIDDEN, Redactor
+from labelbot_testkit.fake_telegram import FakeTelegram
 
 SECRET = "S3cret-Part_of-the-token_k" + "q" * 9
 TOKEN = "7654321:" + SECRET

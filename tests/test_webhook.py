@@ -45,7 +45,7 @@ def test_labelbot_run_by_webhook_answers_and_stops_on_sigterm(tmp_path):
 
     from helpers import free_port, labelbot_process
 
-    from bot.fake_telegram import FakeTelegram
+    from labelbot_testkit.fake_telegram import FakeTelegram
 
     token = "123456:" + "W" * 35
     fake = FakeTelegram(token=token).start()

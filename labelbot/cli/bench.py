@@ -161,14 +161,14 @@ def _latency(args: argparse.Namespace, in_flight: tuple[int, ...], house: House)
 
 
 def _flood(args: argparse.Namespace, house: House) -> int:
-    from labelbot.flood import measure_flood
+    from labelbot_testkit.flood import measure_flood
 
     figures = measure_flood(house.settings, house.backbone(), args.data, args.contributors, 4, bar)
     return _report(figures, flood_table(figures), args.out)
 
 
 def _replicas(args: argparse.Namespace, house: House) -> int:
-    from labelbot.topology import measure_replicas, replicas_table
+    from labelbot_testkit.topology import measure_replicas, replicas_table
 
     house.backbone()  # built once into the data dir, which every process then shares
     figures = measure_replicas(house.settings, args.data, args.contributors, 4, bar)

@@ -153,7 +153,7 @@ def labels(settings: Settings, as_json: bool) -> int:
 
 def add_label(settings: Settings, name: str) -> int:
     async def run(desk) -> None:
-        label = await desk.add_label(None, name)
+        label = await desk.labels.add(None, name)
         print(f"added label {label.name!r} with id {label.id} (version {desk.snapshot.version})")
 
     return _write(House(settings, command="labelbot addlabel"), run, reads_photos=False)
@@ -161,7 +161,7 @@ def add_label(settings: Settings, name: str) -> int:
 
 def rollback(settings: Settings, version: int | None) -> int:
     async def run(desk) -> None:
-        done = await desk.rollback(None, version)
+        done = await desk.model.rollback(None, version)
         print(f"rolled back to version {done.restored}: version {done.version} now holds its state")
 
     return _write(House(settings, command="labelbot rollback"), run, reads_photos=False)
@@ -241,7 +241,7 @@ async def _import_labels(desk, names: list[str], report: ImportReport) -> dict[s
     ids = {}
     for name in names:
         try:
-            ids[name] = (await desk.import_label(name)).id
+            ids[name] = (await desk.imports.label(name)).id
         except DeskError as refused:
             print(f"skipped folder {name!r}: {refused}", file=sys.stderr)
             report.bad_folders += 1
@@ -257,7 +257,7 @@ async def _import_batch(desk, batch, seen: set[str], report: ImportReport) -> No
             readable.append((path, label_id, data, content_hash(data)))
         else:
             _skip_unreadable(path, data, report)
-    known = await desk.already_imported([digest for *_, digest in readable])
+    known = await desk.imports.already_imported([digest for *_, digest in readable])
     fresh = []
     for item in readable:
         digest = item[3]
@@ -275,7 +275,7 @@ async def _import_batch(desk, batch, seen: set[str], report: ImportReport) -> No
             _skip_unreadable(path, str(reading), report)
         else:
             photos.append(Imported(digest, str(path), reading, label_id))
-    await desk.import_photos(photos)
+    await desk.imports.photos(photos)
     report.taught += len(photos)
 
 

@@ -2,9 +2,9 @@
 (`server`), scripted users acting on it (`scripted`), and the real bot run in a thread of its
 own to talk to it (`background`)."""
 
-from bot.fake_telegram.background import BackgroundBot, Webhook
-from bot.fake_telegram.scripted import say, send_photo, tap, tap_label
-from bot.fake_telegram.server import BOT_USERNAME, FakeTelegram, Sent, group, user
+from labelbot_testkit.fake_telegram.background import BackgroundBot, Webhook
+from labelbot_testkit.fake_telegram.scripted import say, send_photo, tap, tap_label
+from labelbot_testkit.fake_telegram.server import BOT_USERNAME, FakeTelegram, Sent, group, user
 
 __all__ = [
     "BOT_USERNAME",

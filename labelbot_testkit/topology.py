@@ -29,11 +29,11 @@ from pathlib import Path
 
 import asyncpg
 
-from bot.fake_telegram import FakeTelegram, say, tap_label, user
 from labelbot.demo import ADMIN, load_demo_photos
 from labelbot.net import free_port
-from labelbot.pg_server import PostgresServer
 from labelbot.settings import Settings
+from labelbot_testkit.fake_telegram import FakeTelegram, say, tap_label, user
+from labelbot_testkit.pg_server import PostgresServer
 from model_core.progress import ProgressFactory, no_progress
 
 TOKEN = "123456:" + "R" * 35

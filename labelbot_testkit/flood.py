@@ -18,9 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bot.fake_telegram import FakeTelegram, say, user
 from labelbot.demo import ADMIN, load_demo_photos, scratch_bot
 from labelbot.settings import Settings
+from labelbot_testkit.fake_telegram import FakeTelegram, say, user
 from model_core.progress import ProgressFactory, no_progress
 
 FLOODER = user(666, "Mallory")

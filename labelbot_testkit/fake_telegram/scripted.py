@@ -5,7 +5,7 @@ The offline demo and the tests share them, so the demo exercises the same paths 
 
 from __future__ import annotations
 
-from bot.fake_telegram.server import FakeTelegram, Sent
+from labelbot_testkit.fake_telegram.server import FakeTelegram, Sent
 
 
 def say(fake: FakeTelegram, who: dict, text: str, chat=None) -> Sent:

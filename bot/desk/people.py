@@ -1,0 +1,164 @@
+"""People and the crowd: each voter's record and standing, bans, forgetting a person, and the
+reliabilities that weigh their votes (re-estimated in the background as votes come in)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+from bot import texts
+from bot.desk.context import DeskContext
+from bot.desk.views import Contributor, DeskError, Standing
+from bot.store import IMPORT_USER
+from model_core.consensus import PRIOR_RELIABILITY, estimate_reliability
+
+log = logging.getLogger(__name__)
+REESTIMATE_TOLERANCE = 0.05  # a photo whose weight moves less keeps its contribution
+REFOLLOW_BATCH = 200  # photos re-decided per store transaction
+
+
+class Reliabilities:
+    """Each voter's estimated reliability, and the photos that follow it."""
+
+    def __init__(self, context: DeskContext) -> None:
+        self.ctx = context
+        self._votes_since_estimate = 0
+        self._reestimating: asyncio.Task | None = None
+
+    async def load(self) -> None:
+        """Reads the reliabilities and bans the store keeps."""
+        self.ctx.reliability = await self.ctx.store.reliabilities()
+        self.ctx.banned = await self.ctx.store.banned()
+
+    async def reestimate(self) -> int:
+        """Re-estimates every voter's reliability from all live votes (off the event loop),
+        then corrects the photos whose consensus moved; returns how many photos changed."""
+        ctx, store = self.ctx, self.ctx.store
+        votes = [v for v in await store.live_votes() if v[1] not in ctx.banned]
+        self._votes_since_estimate = 0
+        labels = ctx.crowd.labels
+        gold = frozenset(ctx.policy.admins | {IMPORT_USER})
+        ctx.reliability = await asyncio.to_thread(estimate_reliability, votes, labels, gold)
+        await store.save_reliabilities(ctx.reliability)
+        before = await store.contributions()
+        samples = sorted({sample for sample, _, _ in votes})
+        for start in range(0, len(samples), REFOLLOW_BATCH):  # short transactions: votes go on
+            chunk = samples[start : start + REFOLLOW_BATCH]
+            await ctx.applied(await store.refollow(chunk, ctx.crowd.decide, REESTIMATE_TOLERANCE))
+        after = await store.contributions()
+        return len({s for s, *_ in set(before) ^ set(after)})
+
+    def count_vote(self) -> None:
+        """Re-estimates reliabilities in the background every `reestimate_every` votes."""
+        self._votes_since_estimate += 1
+        every = self.ctx.policy.reestimate_every
+        due = every > 0 and self._votes_since_estimate >= every
+        if due and (self._reestimating is None or self._reestimating.done()):
+            self._reestimating = asyncio.get_running_loop().create_task(self._reestimate_quietly())
+
+    async def settle(self) -> None:
+        """Waits for a background re-estimate to finish (before closing)."""
+        if self._reestimating is not None:
+            await self._reestimating
+
+    async def _reestimate_quietly(self) -> None:
+        try:
+            changed = await self.reestimate()
+            log.info("reliabilities re-estimated; %d photos follow the new consensus", changed)
+        except Exception:  # a failed estimate leaves the old one in place; votes go on
+            log.exception("re-estimating reliabilities failed")
+
+
+class People:
+    def __init__(self, context: DeskContext) -> None:
+        self.ctx = context
+
+    async def contributors(self, admin: int | None) -> list[Contributor]:
+        """Every voter's record, most votes first (admins only)."""
+        self.ctx.check_admin(admin)
+        return await self._contributors()
+
+    async def standing(self, user_id: int) -> Standing:
+        """This person's record and rank (`/me`)."""
+        everyone = await self._contributors()
+        rank = next((n for n, c in enumerate(everyone, start=1) if c.user_id == user_id), None)
+        me = everyone[rank - 1] if rank is not None else None
+        return Standing(me, rank, len(everyone))
+
+    async def leaderboard(self, size: int = 10) -> list[Contributor]:
+        """The most active voters who have not opted out (`/top`); the banned are left out."""
+        shown = [c for c in await self._contributors() if not c.hidden and not c.banned]
+        return shown[:size]
+
+    async def hide(self, user_id: int, hidden: bool) -> None:
+        await self.ctx.store.set_hidden(user_id, hidden)
+
+    async def ban(self, admin: int | None, raw: str, banned: bool = True) -> int:
+        """Bans (or unbans) a contributor by numeric id: their votes stop counting and every
+        photo they voted on follows the consensus without (or with) them. Returns how many."""
+        ctx = self.ctx
+        ctx.check_admin(admin)
+        user_id = _user_id(raw, "/ban" if banned else "/unban")
+        if ctx.is_admin(user_id):
+            raise DeskError(texts.ADMINS_CANNOT_BE_BANNED)
+        await ctx.store.set_banned(user_id, banned, admin)
+        ctx.banned = await ctx.store.banned()
+        voted = await ctx.store.samples_voted_by(user_id)
+        await ctx.applied(await ctx.store.refollow(voted, ctx.crowd.decide))
+        return len(voted)
+
+    async def forget(self, user_id: int) -> None:
+        """Deletes the person's votes, photos and every row naming them, after taking back all
+        of it from the model (checkpointed first, so a crash cannot replay what is gone)."""
+        ctx, store = self.ctx, self.ctx.store
+        await ctx.applied(await store.forget_votes(user_id, ctx.crowd.decide))
+        await ctx.applied(await store.withdraw_photos(user_id))
+        await ctx.service.checkpoint()
+        await store.delete_person(user_id)
+        left = await store.rows_naming(user_id)
+        if left:  # a table delete_person does not know yet: the promise would be broken
+            log.error("forgetting user %d left %d rows naming them", user_id, left)
+        ctx.reliability.pop(user_id, None)
+        ctx.banned = ctx.banned - {user_id}
+
+    async def _contributors(self) -> list[Contributor]:
+        store = self.ctx.store
+        votes, verdicts, people = (
+            await store.live_votes(), await store.verdicts(), await store.people()
+        )  # fmt: skip
+        gold = self.ctx.policy.admins | {IMPORT_USER}
+        gold_photos = {sample for sample, user, _ in votes if user in gold}
+        voters: dict[int, set[int]] = {}
+        for sample, user, _ in votes:
+            voters.setdefault(sample, set()).add(user)
+        tallies: dict[int, Counter[str]] = {}
+        for sample, user, label in votes:
+            if user in gold:
+                continue
+            right, shared, checked = (
+                verdicts.get(sample) == label,
+                len(voters[sample]) > 1,
+                sample in gold_photos,
+            )
+            tallies.setdefault(user, Counter()).update(
+                votes=1, compared=shared, agreed=shared and right,
+                gold_votes=checked, gold_right=checked and right,
+            )  # fmt: skip
+        rows = []
+        for user, tally in tallies.items():
+            name, hidden = people.get(user, ("", False))
+            rows.append(Contributor(
+                user, name or f"user {user}", tally["votes"], tally["compared"], tally["agreed"],
+                tally["gold_votes"], tally["gold_right"],
+                reliability=self.ctx.reliability.get(user, PRIOR_RELIABILITY),
+                banned=user in self.ctx.banned, hidden=hidden,
+            ))  # fmt: skip
+        return sorted(rows, key=lambda c: (-c.votes, c.user_id))
+
+
+def _user_id(raw: str, command: str) -> int:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) == 0:
+        raise DeskError(texts.usage_user_id(command))
+    return int(text)
