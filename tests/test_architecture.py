@@ -136,12 +136,16 @@ def test_the_store_loads_alembic_only_to_migrate_postgresql():
 def test_the_wheel_keeps_test_doubles_out_of_the_runtime_packages(tmp_path):
     """The wheel ships the testkit as a package of its own (the offline demo runs on its fake
     Bot API); nothing under bot/ or labelbot/ is a fake, a harness or a test server."""
+    import shutil
     import subprocess
     import sys
     import zipfile
 
+    source = tmp_path / "source"  # a copy: setuptools leaves a build/ folder where it builds
+    skipped = shutil.ignore_patterns(".*", "build", "data", "*.egg-info")
+    shutil.copytree(ROOT, source, ignore=skipped)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
         check=True, capture_output=True,
     )  # fmt: skip
     (wheel,) = tmp_path.glob("labelbot-*.whl")
