@@ -1,4 +1,4 @@
-"""Every learner through the same streams, and the figures the README quotes.
+"""Every learner through the same streams, and the figures docs/benchmarks.md quotes.
 
 Each seed draws one label order and one photo order; all learners see exactly those, so the
 differences between them are the learners', not the luck of the draw.

@@ -23,7 +23,7 @@ from pathlib import Path
 from model_core.backbone.registry import BACKBONE_HELP, DEFAULT_BACKBONE, is_known_backbone
 from model_core.learners import DEFAULT_LEARNER, LEARNER_NAMES
 
-VARIABLES = (  # every setting labelbot reads; .env.example and the README document each
+VARIABLES = (  # every setting labelbot reads; .env.example and docs/configuration.md document each
     "TELEGRAM_BOT_TOKEN",
     "LABELBOT_ADMINS",
     "LABELBOT_DATA_DIR",
@@ -103,7 +103,7 @@ class Settings:
     webhook_listen: str = "127.0.0.1"  # behind a TLS proxy on the same machine
     webhook_port: int = 8443
     database_url: Secret | None = None  # postgresql://…: the store lives there, not in SQLite
-    role: str = "all"  # all: one process; replica or trainer: see README, Deployment
+    role: str = "all"  # all: one process; replica or trainer: see docs/deployment.md
     instance: str = ""  # this process's name in the inbox; "" = host name and webhook port
 
     @property

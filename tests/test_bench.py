@@ -1,6 +1,6 @@
 """The benchmark harness on tiny real subsets: it runs and its figures hang together.
 
-How good or fast the learners are is the benchmark's business (README: Benchmark), not the
+How good or fast the learners are is the benchmark's business (docs/benchmarks.md), not the
 suite's; these tests check the harness itself.
 """
 

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labelbot",
         description="A Telegram bot for crowd-sourced image labeling that learns from every "
-        "answer. Configuration comes from the environment or .env (see README).",
+        "answer. Configuration comes from the environment or .env (see docs/configuration.md).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the empty PostgreSQL database (default: LABELBOT_DATABASE_URL)",
     )  # fmt: skip
     bench.add_arguments(
-        commands.add_parser("bench", help="benchmark of the learners (README: Benchmark)")
+        commands.add_parser("bench", help="benchmark of the learners (docs/benchmarks.md)")
     )
     return parser
 
