@@ -26,8 +26,10 @@ def documented_pixels():
     return namespace["pixels"]
 
 
-@pytest.mark.parametrize(("shorter", "ext"), [(150, ".jpg"), (224, ".jpg"), (500, ".jpg"),
-                                              (1000, ".jpg"), (150, ".png"), (700, ".png")])  # fmt: skip
+SIZES = [(150, ".jpg"), (224, ".jpg"), (500, ".jpg"), (1000, ".jpg"), (150, ".png"), (700, ".png")]
+
+
+@pytest.mark.parametrize(("shorter", "ext"), SIZES)
 def test_the_recipe_gives_labelbots_pixels(photos, tmp_path, shorter, ext):
     pixels = documented_pixels()
     for name, photo in photos.items():
