@@ -73,7 +73,7 @@ async def start(update: Update, context: Context) -> None:
 
 async def show_labels(update: Update, context: Context) -> None:
     """Every label with its number of examples."""
-    await update.effective_message.reply_text(texts.labels(desk_of(context).label_counts()))
+    await update.effective_message.reply_text(texts.labels(desk_of(context).labels.counts()))
 
 
 # ---- photos ------------------------------------------------------------------------------------
@@ -414,7 +414,7 @@ def _arguments(message: Message) -> str:
 async def add_label(update: Update, context: Context) -> None:
     """/addlabel NAME (admins)."""
     message = update.effective_message
-    label = await desk_of(context).add_label(message.from_user.id, _arguments(message))
+    label = await desk_of(context).labels.add(message.from_user.id, _arguments(message))
     await message.reply_text(f"Added label {label.name}. Send photos of it and tap its button.")
 
 
@@ -422,7 +422,7 @@ async def add_label(update: Update, context: Context) -> None:
 async def rename_label(update: Update, context: Context) -> None:
     """/renamelabel OLD NEW (admins)."""
     message = update.effective_message
-    renamed = await desk_of(context).rename_label(message.from_user.id, _arguments(message))
+    renamed = await desk_of(context).labels.rename(message.from_user.id, _arguments(message))
     await message.reply_text(f"Renamed {renamed.old_name} to {renamed.label.name}; examples kept.")
 
 
@@ -430,20 +430,22 @@ async def rename_label(update: Update, context: Context) -> None:
 async def retire_label(update: Update, context: Context) -> None:
     """/retirelabel NAME (admins)."""
     message = update.effective_message
-    label = await desk_of(context).retire_label(message.from_user.id, _arguments(message))
+    label = await desk_of(context).labels.retire(message.from_user.id, _arguments(message))
     await message.reply_text(f"Retired {label.name}: it is no longer offered or guessed.")
 
 
 async def me(update: Update, context: Context) -> None:
     """/me: your votes, how often you agree with the crowd, your standing."""
     message = update.effective_message
-    await message.reply_text(texts.standing(await desk_of(context).standing(message.from_user.id)))
+    await message.reply_text(
+        texts.standing(await desk_of(context).people.standing(message.from_user.id))
+    )
 
 
 async def top(update: Update, context: Context) -> None:
     """/top: the most active contributors (display names only; /hideme opts out)."""
     await update.effective_message.reply_text(
-        texts.leaderboard(await desk_of(context).leaderboard())
+        texts.leaderboard(await desk_of(context).people.leaderboard())
     )
 
 
@@ -451,7 +453,7 @@ async def hide_me(update: Update, context: Context) -> None:
     """/hideme (and /showme): leave (or rejoin) the leaderboard."""
     message = update.effective_message
     hiding = (message.text or "").lstrip("/").lower().startswith("hide")
-    await desk_of(context).hide(message.from_user.id, hiding)
+    await desk_of(context).people.hide(message.from_user.id, hiding)
     await message.reply_text(texts.HIDDEN if hiding else texts.SHOWN)
 
 
@@ -459,7 +461,7 @@ async def hide_me(update: Update, context: Context) -> None:
 async def contributors(update: Update, context: Context) -> None:
     """/contributors (admins): every voter's record, with likely spam flagged."""
     message = update.effective_message
-    rows = await desk_of(context).contributors(message.from_user.id)
+    rows = await desk_of(context).people.contributors(message.from_user.id)
     await message.reply_text(texts.contributors(rows))
 
 
@@ -469,7 +471,7 @@ async def ban(update: Update, context: Context) -> None:
     counting, and the photos they voted on follow the consensus without (with) them."""
     message = update.effective_message
     banning = (message.text or "").lstrip("/").lower().startswith("ban")
-    photos = await desk_of(context).ban(message.from_user.id, _arguments(message), banning)
+    photos = await desk_of(context).people.ban(message.from_user.id, _arguments(message), banning)
     await message.reply_text(texts.banned(_arguments(message), banning, photos))
 
 
@@ -479,7 +481,7 @@ async def forget_me(update: Update, context: Context) -> None:
     if _arguments(message).lower() != "confirm":
         await message.reply_text(texts.FORGET_ASK)
         return
-    await desk_of(context).forget(message.from_user.id)
+    await desk_of(context).people.forget(message.from_user.id)
     await message.reply_text(texts.FORGOTTEN)
 
 
@@ -491,7 +493,7 @@ SENT_FILES = ("labels.jsonl", "labels.csv")
 async def export(update: Update, context: Context) -> None:
     """/export (admins): the labels as files in the chat; the large files stay on the server."""
     message = update.effective_message
-    done = await desk_of(context).export(message.from_user.id)
+    done = await desk_of(context).exports.tables(message.from_user.id)
     small = [p for p in done.files if p.name in SENT_FILES and p.stat().st_size <= SEND_LIMIT]
     kept = [p.name for p in done.files if p not in small]
     text = texts.exported(
@@ -506,7 +508,7 @@ async def export(update: Update, context: Context) -> None:
 async def stats(update: Update, context: Context) -> None:
     """/stats (admins): examples per label and first-guess accuracy, as a chart."""
     message = update.effective_message
-    stats = await desk_of(context).stats(message.from_user.id)
+    stats = await desk_of(context).model.stats(message.from_user.id)
     chart = await asyncio.to_thread(stats_chart, stats)  # ~0.2 s of drawing
     await message.reply_photo(chart, caption=texts.stats_caption(stats.first_guess_right))
 
@@ -515,7 +517,7 @@ async def stats(update: Update, context: Context) -> None:
 async def model(update: Update, context: Context) -> None:
     """/model (admins): versions, recent changes, and rollback buttons."""
     message = update.effective_message
-    report = await desk_of(context).model_report(message.from_user.id)
+    report = await desk_of(context).model.report(message.from_user.id)
     markup = keyboards.rollback_choices(report.older) if report.older else None
     await message.reply_text(texts.model(report), reply_markup=markup)
 

@@ -56,7 +56,7 @@ def test_photo_vote_learns_and_undo_takes_it_back(fake, bot, photos):
     assert tap(fake, BOB, cat, cat.button("Undo")["callback_data"])["text"].startswith("Undone")
     fake.wait_for(lambda: "Tap the right label" in cat.text)
     assert bot.run(_version(bot)) == version + 1
-    counts = {x.name: x.examples for x in desk_of(bot).label_counts()}
+    counts = {x.name: x.examples for x in desk_of(bot).labels.counts()}
     assert counts == {"Oat-Milk": 1, "cat": 0}
 
 
@@ -97,7 +97,7 @@ def test_new_label_proposal_approved_by_an_admin(fake, bot, photos):
     fake.wait_for(
         lambda: any("New label Espresso added" in s.text for s in fake.messages_to(ALICE["id"]))
     )
-    counts = {x.name: x.examples for x in desk_of(bot).label_counts()}
+    counts = {x.name: x.examples for x in desk_of(bot).labels.counts()}
     assert counts["Espresso"] == 1
     assert "already been decided" in tap(fake, ADMIN, ask, approve)["text"]  # a stale keyboard
 

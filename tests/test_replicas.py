@@ -65,8 +65,8 @@ async def test_two_replicas_vote_and_the_trainer_applies_each_vote_once(postgres
         replica(url, tmp_path / "a") as a,
         replica(url, tmp_path / "b") as b,
     ):
-        cat = await a.add_label(ADMIN, "cat")  # applied by the trainer, read off its model
-        dog = await b.add_label(ADMIN, "dog")
+        cat = await a.labels.add(ADMIN, "cat")  # applied by the trainer, read off its model
+        dog = await b.labels.add(ADMIN, "dog")
         assert (cat.id, dog.id) == (0, 1)
         taps = [await photo(desk, n) for n, desk in enumerate([a, b] * 4, 1)]
         versions = await asyncio.gather(
@@ -188,19 +188,19 @@ def test_a_role_without_what_it_needs_is_one_line(tmp_path, arguments, env, mess
 async def test_a_rollback_through_a_replica_is_applied_by_the_trainer(postgres, tmp_path):
     url = postgres.new_database()
     async with trainer_running(url, tmp_path / "trainer"), replica(url, tmp_path / "a") as a:
-        cat = await a.add_label(ADMIN, "cat")
+        cat = await a.labels.add(ADMIN, "cat")
         tap, sample_id = await photo(a, 1)
-        await a.vote(tap, sample_id, cat.id, accept)
+        await a.votes.vote(tap, sample_id, cat.id, accept)
         kept = await a.service.checkpoint()  # the trainer writes it; the replica lists it
         tap, sample_id = await photo(a, 2)
-        await a.vote(tap, sample_id, cat.id, accept)
+        await a.votes.vote(tap, sample_id, cat.id, accept)
         assert a.snapshot.examples_of(cat.id) == 2 and kept in a.service.versions()
-        rolled = await a.rollback(ADMIN, kept)
+        rolled = await a.model.rollback(ADMIN, kept)
         assert rolled.restored == kept and rolled.version > kept
         head = await a.service.wait_for(lambda h: h.snapshot.version == rolled.version, 5)
         assert head.snapshot.examples_of(cat.id) == 1  # the second vote's example is gone
         with pytest.raises(DeskError, match="no longer stored"):
-            await a.rollback(ADMIN, 10**6)
+            await a.model.rollback(ADMIN, 10**6)
 
 
 async def test_the_trainer_reestimates_reliabilities_every_25_votes_not_events(postgres, tmp_path):
@@ -209,14 +209,14 @@ async def test_the_trainer_reestimates_reliabilities_every_25_votes_not_events(p
     url = postgres.new_database()
     async with trainer_running(url, tmp_path / "trainer"), replica(url, tmp_path / "a") as a:
         for n in range(REESTIMATE_EVERY + 5):  # more events than votes will come
-            await a.add_label(ADMIN, f"label{n}")
+            await a.labels.add(ADMIN, f"label{n}")
         taps = [await photo(a, n) for n in range(1, REESTIMATE_EVERY + 1)]
         for tap, sample_id in taps[:-1]:
-            await a.vote(tap, sample_id, 0, accept)
+            await a.votes.vote(tap, sample_id, 0, accept)
         await asyncio.sleep(2)  # two of the trainer's polls
         assert await a.store.reliabilities() == {}
         tap, sample_id = taps[-1]
-        await a.vote(tap, sample_id, 0, accept)  # the 25th vote
+        await a.votes.vote(tap, sample_id, 0, accept)  # the 25th vote
         for _ in range(50):
             if await a.store.reliabilities():
                 break
