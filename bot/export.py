@@ -113,8 +113,8 @@ class ImageReport:
 async def read_rows(store: Store, chosen: ExportFilter = ExportFilter()) -> list[PhotoRow]:
     """The rows the filter keeps, in sample order."""
     since = chosen.since.timestamp() if chosen.since is not None else 0.0
-    labels = await store.labels()
-    rows = (_row(photo, labels) for photo in await store.photos_for_export(since))
+    labels = await store.labels.all()
+    rows = (_row(photo, labels) for photo in await store.samples.for_export(since))
     return [row for row in rows if chosen.keeps(row)]
 
 

@@ -139,11 +139,11 @@ class FollowedModel(ModelReader):
     async def refresh(self) -> Head | None:
         """Swaps in the newest published head if it differs from the one held (a new version,
         or the same one checkpointed since); the head held after."""
-        newest = await self.store.latest_head_meta()
+        newest = await self.store.heads.latest_meta()
         if newest is None or (newest[1] == self._meta):
             return self.head
         version, meta = newest
-        head = Head.decode(meta, await self.store.head_arrays(version))
+        head = Head.decode(meta, await self.store.heads.arrays(version))
         if self.head is None or version >= self.head.snapshot.version:
             async with self._changed:
                 self.head, self._snapshot, self._meta = head, head.snapshot, meta

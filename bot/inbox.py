@@ -59,26 +59,26 @@ class Inbox:
             user_id=None if user is None else user.id,
             payload=json.dumps(update.to_dict()),
         )
-        return await self.store.inbox_receive(entry, self.owner)
+        return await self.store.inbox.receive(entry, self.owner)
 
     async def done(self, update: Update) -> None:
-        await self.store.inbox_done(self.bot.id, update.update_id)
+        await self.store.inbox.done(self.bot.id, update.update_id)
 
     async def orphans(self) -> list[Update]:
         """The open updates this process takes over (see the module docstring); renews its
         own claims after, so that those of a previous life are still recognised."""
-        entries = await self.store.inbox_claim(
+        entries = await self.store.inbox.claim(
             self.owner, time.time() - LEASE, self.started, MAX_ATTEMPTS
         )
-        await self.store.inbox_renew(self.owner)
+        await self.store.inbox.renew(self.owner)
         return [Update.de_json(json.loads(entry.payload), self.bot) for entry in entries]
 
     async def give_up(self) -> list[int]:
         """The ids of updates that died with their process MAX_ATTEMPTS times, now closed."""
-        return await self.store.inbox_give_up(time.time() - LEASE, MAX_ATTEMPTS)
+        return await self.store.inbox.give_up(time.time() - LEASE, MAX_ATTEMPTS)
 
     async def prune(self) -> None:
-        await self.store.inbox_prune(time.time() - KEPT_FOR)
+        await self.store.inbox.prune(time.time() - KEPT_FOR)
 
 
 class DurableQueue(asyncio.Queue):

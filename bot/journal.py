@@ -69,8 +69,8 @@ class Journal:
         reserved, so that no id is handed out twice."""
         async with self._lock:
             applied = await self._apply_pending()
-            await self.service.reserve_labels(await self.store.labels())
-            await self.store.save_labels(self.service.snapshot.labels)
+            await self.service.reserve_labels(await self.store.labels.all())
+            await self.store.labels.save(self.service.snapshot.labels)
             return applied
 
     async def pump(self) -> int:
@@ -100,7 +100,7 @@ class Journal:
         if self.stall is not None:
             return 0
         applied = 0
-        for event in await self.store.events_after(self._done):
+        for event in await self.store.events.after(self._done):
             try:
                 outcome = await self._apply_one(event)
                 result = "ok"
@@ -114,7 +114,7 @@ class Journal:
                 self._results[event.id] = outcome
             self._done = event.id
             applied += 1
-            await self.store.event_applied(event.id, result, self.service.snapshot.version)
+            await self.store.events.applied(event.id, result, self.service.snapshot.version)
         return applied
 
     def _stop_at(self, event: Event, error: Exception) -> None:
@@ -129,7 +129,7 @@ class Journal:
         service = self.service
         match event.kind:
             case EventKind.REINFORCE | EventKind.UNLEARN:
-                sample = await self.store.sample(event.sample_id)
+                sample = await self.store.samples.get(event.sample_id)
                 learn = event.kind == EventKind.REINFORCE
                 change = service.reinforce if learn else service.unlearn
                 weight = 1.0 if event.weight is None else event.weight
@@ -142,8 +142,8 @@ class Journal:
                 outcome = await service.retire_label(event.label_id, event.id)
             case EventKind.ROLLBACK:
                 outcome = await service.rollback(event.version, event.id)
-                await self.store.rebuild_contributions(event.version)
-        await self.store.save_labels(service.snapshot.labels)
+                await self.store.consensus.rebuild(event.version)
+        await self.store.labels.save(service.snapshot.labels)
         return outcome
 
 
@@ -174,7 +174,7 @@ class RemoteJournal:
             await self.model.wait_for(lambda head: head.last_event_id >= event_id, self.timeout)
         except TimeoutError:
             raise NotAppliedYet(NOT_APPLIED_YET) from None
-        event, result, version = await self.store.event_outcome(event_id)
+        event, result, version = await self.store.events.outcome(event_id)
         if result is not None and result.startswith("refused"):
             raise JournalError(result.removeprefix("refused: "))
         return self._outcome(event, version)

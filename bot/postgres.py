@@ -1,7 +1,8 @@
 """PostgreSQL under the store, through asyncpg, speaking the part of aiosqlite the store uses.
 
-`bot.store.Store` is written once, in SQL both engines accept (`?` placeholders, `ON CONFLICT`
-upserts). `PostgresConnection` gives it what an aiosqlite connection gives:
+The store's repositories (`bot.store`) are written once, in SQL both engines accept (`?`
+placeholders, `ON CONFLICT` upserts). `PostgresConnection` gives them what an aiosqlite
+connection gives:
 
 - `execute(sql, args)`, awaitable or an async context, returning a cursor with `fetchone`,
   `fetchall`, async iteration, `lastrowid` and `rowcount`; `executemany`; `commit`; `rollback`.
@@ -16,7 +17,7 @@ operation starts afresh.
 
 What differs is kept here: `$n` placeholders, `RETURNING id` for the row id of an insert, and
 an advisory lock that makes journal ids commit in id order when several processes write
-(`lock_journal`). The schema in PostgreSQL's types is Alembic's (`bot.migrations`).
+(`lock_journal`). The schema is `bot.store.schema`, brought about by Alembic (`bot.migrations`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
+
+from bot.store.schema import ASSIGNED_IDS  # an insert into one reports the id it wrote
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,8 +51,6 @@ CONNECTION_LOST = (  # the server went away (restart, network): reconnect
 RECONNECT_WAITS = (0.1, 0.3, 1.0, 2.0, 4.0)  # seconds between attempts to re-open
 JOURNAL_LOCK = 0x6C61_6265_6C62  # pg_advisory_xact_lock key of the journal ("labelb")
 
-# Tables whose ids the database assigns; an insert into one reports the id it wrote.
-ASSIGNED_IDS = frozenset({"samples", "votes", "events", "proposals", "reviews"})
 
 _CHANGES_DATA = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 _INSERT_INTO = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
@@ -248,23 +249,14 @@ class PostgresConnection:
 
     async def migrate(self) -> None:
         """Brings the schema up to date with Alembic (`bot.migrations`), which serialises two
-        processes starting at once. Alembic and SQLAlchemy load here, not with the store, so
-        that a bot on SQLite, and every command, starts without them."""
-        import alembic.util
-        import sqlalchemy.exc
-
-        from bot.migrations import upgrade
+        processes starting at once."""
+        from bot.migrations import MigrationError, upgrade
 
         before = await self.schema_version()
         try:
             await upgrade(self._url)
-        except alembic.util.CommandError as error:  # e.g. a newer labelbot's revision
-            raise DatabaseUnavailable(
-                f"its schema is not one this labelbot knows ({error}); is it a newer version's?"
-            ) from None
-        except sqlalchemy.exc.SQLAlchemyError as error:
-            cause = getattr(error, "orig", None) or error
-            raise DatabaseUnavailable(f"the schema cannot be brought up to date: {cause}") from None
+        except MigrationError as error:
+            raise DatabaseUnavailable(str(error)) from None
         after = await self.schema_version()
         if after != before:
             log.info("PostgreSQL schema upgraded from revision %d to %d", before, after)

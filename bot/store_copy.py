@@ -13,14 +13,11 @@ from pathlib import Path
 
 import asyncpg
 
-from bot.postgres import ASSIGNED_IDS
 from bot.store import Store, StoreError
+from bot.store.schema import ASSIGNED_IDS
+from bot.store.schema import COPIED as TABLES  # parents before the rows that reference them
 from model_core.progress import Progress, ProgressFactory, no_progress
 
-TABLES = (  # parents before the rows that reference them
-    "users", "labels", "samples", "votes", "events", "proposals", "model_versions",
-    "contributions", "verdicts", "reliability", "bans", "reviews", "inbox",
-)  # fmt: skip
 CHUNK = 2000  # rows read and copied at a time
 
 
@@ -32,7 +29,7 @@ async def copy_store(
     if not Path(source).is_file():
         raise StoreError(f"no SQLite store at {source}")
     await (await Store.open(Path(source))).close()  # the newest schema on both ends
-    await (await Store.open_postgres(url)).close()
+    await (await Store.connect(url)).close()
     reader = sqlite3.connect(Path(source))
     target = await asyncpg.connect(url)
     try:

@@ -62,7 +62,7 @@ class Trainer:
         changed."""
         before = (desk.snapshot.version, desk.service.last_event_id)
         await desk.journal.pump()
-        last_vote = await desk.store.last_vote_id()
+        last_vote = await desk.store.votes.last_id()
         if last_vote - self._estimated_at >= REESTIMATE_EVERY:  # votes the replicas took
             self._estimated_at = last_vote
             if await desk.crowd.reestimate():
@@ -79,7 +79,7 @@ class Trainer:
         versions = service.versions()
         head = Head(desk.snapshot, service.last_event_id, tuple(versions), max(versions, default=0))
         meta, arrays = head.encode()
-        await desk.store.publish_head(head.snapshot.version, head.last_event_id, meta, arrays)
+        await desk.store.heads.publish(head.snapshot.version, head.last_event_id, meta, arrays)
 
 
 def run_trainer(house: House) -> None:

@@ -111,3 +111,30 @@ def weighted_ridge(learner, X: np.ndarray, y, weights=None) -> np.ndarray:
     targets = np.eye(learner.n_classes_)[np.asarray(y)]
     gram = features.T @ (w[:, None] * features) + learner.alpha_ * np.eye(features.shape[1])
     return np.linalg.solve(gram, features.T @ (w[:, None] * targets))
+
+
+async def schema_drift(url: str) -> list:
+    """What Alembic's autogenerate finds between the database at `url` (migrated by the
+    revisions) and `bot.store.schema`: nothing, when the two agree."""
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from bot.store.schema import metadata
+
+    def compare(connection: sa.Connection) -> list:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, metadata)
+
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(parsed, poolclass=sa.NullPool)
+        with engine.connect() as connection:
+            return compare(connection)
+    engine = create_async_engine(parsed.set(drivername="postgresql+asyncpg"), poolclass=sa.NullPool)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(compare)
+    finally:
+        await engine.dispose()

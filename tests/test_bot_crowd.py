@@ -18,9 +18,9 @@ def model_matches_contributions(bot) -> list[tuple[int, int, float]]:
     """Checks that the analytic head is the weighted ridge solution on the store's
     contributions (what each photo teaches now); returns them."""
     desk = desk_of(bot)
-    held = bot.run(desk.store.contributions())
+    held = bot.run(desk.store.consensus.contributions())
     learner = desk.service._model.learner
-    X = np.stack([bot.run(desk.store.sample(s)).embedding for s, _, _ in held])
+    X = np.stack([bot.run(desk.store.samples.get(s)).embedding for s, _, _ in held])
     y, w = np.array([h[1] for h in held]), np.array([h[2] for h in held])
     np.testing.assert_allclose(learner.coef_, weighted_ridge(learner, X, y, w), atol=1e-8)
     return held
@@ -34,25 +34,25 @@ def test_two_disagree_a_third_settles_a_ban_and_forgetting(fake, bot, photos):
     store = desk_of(bot).store
     for person, label in ((ALICE, 0), (BOB, 1)):  # Alice says cat, Bob says dog
         assert tap(fake, person, reply, f"v:{sample}:{label}")["text"].startswith("Saved")
-    split = bot.run(store.verdict(sample))
+    split = bot.run(store.consensus.verdict(sample))
     assert not split.settled
     assert tap(fake, CAROL, reply, f"v:{sample}:1")["text"] == "Saved: dog"  # Carol settles it
     fake.wait_for(lambda: "Votes: dog 2" in reply.text)
-    settled = bot.run(store.verdict(sample))
+    settled = bot.run(store.consensus.verdict(sample))
     assert settled.label_id == 1 and settled.settled and settled.confidence > split.confidence
     assert [(s, label) for s, label, _ in model_matches_contributions(bot)] == [(sample, 1)]
 
     assert "only the bot's admins" in say(fake, BOB, f"/ban {BOB['id']}").text
     assert say(fake, ADMIN, f"/ban {BOB['id']}").text.startswith(f"Banned {BOB['id']}")
-    without_bob = bot.run(store.verdict(sample))
+    without_bob = bot.run(store.consensus.verdict(sample))
     assert not without_bob.settled and without_bob.confidence < settled.confidence  # a tie again
     model_matches_contributions(bot)
 
     assert "cannot be undone" in say(fake, CAROL, "/forgetme").text
-    assert bot.run(store.rows_naming(CAROL["id"])) > 0
+    assert bot.run(store.people.rows_naming(CAROL["id"])) > 0
     assert say(fake, CAROL, "/forgetme confirm").text.startswith("Done")
-    assert bot.run(store.rows_naming(CAROL["id"])) == 0
-    assert bot.run(store.verdict(sample)).label_id == 0  # Alice's cat is all that counts
+    assert bot.run(store.people.rows_naming(CAROL["id"])) == 0
+    assert bot.run(store.consensus.verdict(sample)).label_id == 0  # Alice's cat is all that counts
     model_matches_contributions(bot)
 
 
@@ -70,7 +70,7 @@ def test_review_sends_someone_elses_photo_and_label_another_goes_on(fake, bot, p
     sample = sample_of(prompt)
     tap_label(fake, BOB, prompt, "cat")
     fake.wait_for(lambda: prompt.text.startswith("Saved: cat"))
-    assert bot.run(desk_of(bot).store.verdict(sample)).label_id == 0
+    assert bot.run(desk_of(bot).store.consensus.verdict(sample)).label_id == 0
     # Bob's vote settles nothing alone; the next photo is the other one, then none is left.
     another = next(b for b in prompt.buttons() if b["text"] == keyboards.LABEL_ANOTHER)
     assert tap(fake, BOB, prompt, another["callback_data"])["text"] == "Here is another photo."
@@ -113,7 +113,7 @@ def test_review_in_a_group_posts_the_photo_for_anyone_to_vote(fake, bot, photos)
     sample = sample_of(prompt)
     assert tap(fake, CAROL, prompt, f"v:{sample}:0")["text"] == "Saved: coffee"
     fake.wait_for(lambda: "Votes: coffee 1" in prompt.text)  # the group sees the tally
-    assert bot.run(desk_of(bot).store.verdict(sample)).label_id == 0
+    assert bot.run(desk_of(bot).store.consensus.verdict(sample)).label_id == 0
 
 
 def test_a_photo_telegram_no_longer_has_leaves_the_review_queue(fake, bot, photos):
@@ -121,7 +121,7 @@ def test_a_photo_telegram_no_longer_has_leaves_the_review_queue(fake, bot, photo
     older = sample_of(send_photo(fake, ALICE, photos["coffee"]))
     newest = sample_of(send_photo(fake, ALICE, photos["chelsea"]))  # the queue's first pick
     store = desk_of(bot).store
-    del fake.files[bot.run(store.sample(newest)).file_id]  # Telegram has lost it
+    del fake.files[bot.run(store.samples.get(newest)).file_id]  # Telegram has lost it
     photo = say(fake, BOB, "/review")
     assert sample_of(fake.wait_reply(photo.message_id, BOB["id"])) == older
-    assert newest not in [c.sample_id for c in bot.run(store.review_candidates(CAROL["id"], []))]
+    assert newest not in [c.sample_id for c in bot.run(store.reviews.candidates(CAROL["id"], []))]

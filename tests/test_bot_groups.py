@@ -70,5 +70,5 @@ def test_fifty_people_at_once_lose_no_vote_and_apply_none_twice(fake, bot):
     assert sum(desk.snapshot.example_counts) == 50
     for label in desk.labels.counts():
         assert label.examples == names.count(label.name)
-    assert bot.run(desk.store.vote_count()) == 50
+    assert bot.run(desk.store.votes.count()) == 50
     assert "labels" in say(fake, ALICE, "/labels").text.lower()  # still answering

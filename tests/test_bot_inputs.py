@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 def state(bot) -> tuple[int, int]:
     """(model version, live votes): what a bad input must leave alone."""
     desk = desk_of(bot)
-    return desk.snapshot.version, bot.run(desk.store.vote_count())
+    return desk.snapshot.version, bot.run(desk.store.votes.count())
 
 
 def reply_to_document(fake, data: bytes, mime: str, name: str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,8 @@ from labelbot.settings import Secret, Settings
 from labelbot.writer_lock import DataDirBusy
 from model_core.consensus import Verdict
 from model_core.service import Reading
+
+DATA = Path(__file__).parent / "data"  # stores written by earlier labelbots
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
@@ -54,7 +57,7 @@ async def test_rollback_then_add_never_reuses_an_id(house):
     assert (await desk.model.rollback(ADMIN, before_c)).restored == before_c
     d = await desk.labels.add(ADMIN, "D")
     assert d.id == 3
-    assert await desk.store.vote_labels() == ["C"]  # C's vote still names C
+    assert await desk.store.votes.label_names() == ["C"]  # C's vote still names C
     assert [(x.name, x.retired) for x in desk.snapshot.labels] == [
         ("A", False), ("B", False), ("C", True), ("D", False)
     ]  # fmt: skip
@@ -107,7 +110,7 @@ async def test_forged_taps_and_non_admins_change_nothing(house):
     ):
         with pytest.raises(DeskError, match="only the bot's admins"):
             await refused
-    assert desk.snapshot.version == version and await desk.store.vote_count() == 0
+    assert desk.snapshot.version == version and await desk.store.votes.count() == 0
 
 
 async def test_a_group_vote_shows_the_tally_to_the_others(house):
@@ -239,19 +242,19 @@ async def test_the_model_follows_the_consensus_exactly_through_votes_and_undos(h
     tap, sample_id = await photo(desk, 1, chat=-5)
     as_ = lambda user: dataclasses.replace(tap, user_id=user)  # noqa: E731
     await desk.votes.vote(as_(ALICE), sample_id, cat.id, accept)  # trains at once, weighted
-    first = await desk.store.verdict(sample_id)
+    first = await desk.store.consensus.verdict(sample_id)
     assert first.label_id == cat.id and not first.settled and 0.5 < first.confidence < 1
     await desk.votes.vote(as_(BOB), sample_id, dog.id, accept)  # disagreement: less sure
-    assert (await desk.store.verdict(sample_id)).confidence < first.confidence
+    assert (await desk.store.consensus.verdict(sample_id)).confidence < first.confidence
     await desk.votes.vote(as_(4), sample_id, dog.id, accept)  # a third settles it: dog
-    settled = await desk.store.verdict(sample_id)
+    settled = await desk.store.consensus.verdict(sample_id)
     assert settled.label_id == dog.id and settled.settled
     await assert_model_holds_the_contributions(desk)
     await desk.votes.undo(as_(4), sample_id)  # undone: back to a split
-    assert not (await desk.store.verdict(sample_id)).settled
+    assert not (await desk.store.consensus.verdict(sample_id)).settled
     await desk.votes.vote(as_(ADMIN), sample_id, cat.id, accept)  # an admin's vote is gold
-    assert await desk.store.verdict(sample_id) == Verdict(cat.id, 1.0, True)
-    assert await desk.store.contributions() == [(sample_id, cat.id, 1.0)]
+    assert await desk.store.consensus.verdict(sample_id) == Verdict(cat.id, 1.0, True)
+    assert await desk.store.consensus.contributions() == [(sample_id, cat.id, 1.0)]
     for n in range(2, 6):  # more photos, one vote each
         tap_n, sample_n = await photo(desk, n, chat=-5)
         await desk.votes.vote(dataclasses.replace(tap_n, user_id=BOB), sample_n, n % 2, accept)
@@ -273,20 +276,20 @@ async def test_a_ban_withdraws_a_voters_influence_and_an_unban_restores_it(house
         await desk.votes.vote(
             dataclasses.replace(tap, user_id=MALLORY), sample_id, labels[1].id, accept
         )
-    split = await desk.store.contributions()
+    split = await desk.store.consensus.contributions()
     with pytest.raises(DeskError, match="admins"):
         await desk.people.ban(ALICE, str(MALLORY))
     with pytest.raises(DeskError, match="Usage"):
         await desk.people.ban(ADMIN, "mallory")
     assert await desk.people.ban(ADMIN, str(MALLORY)) == 4
-    alone = await desk.store.contributions()
+    alone = await desk.store.consensus.contributions()
     assert {label for _, label, _ in alone} == {labels[0].id}  # only Alice counts now
     await assert_model_holds_the_contributions(desk)
     await house.close()  # the ban outlives a restart
     desk = await open_desk(house)
     assert MALLORY in desk.banned
     await desk.people.ban(ADMIN, str(MALLORY), banned=False)
-    assert await desk.store.contributions() == split
+    assert await desk.store.consensus.contributions() == split
     await assert_model_holds_the_contributions(desk)
 
 
@@ -299,12 +302,12 @@ async def test_forgetting_a_person_leaves_no_row_naming_them_and_no_trace_in_the
     tap2 = dataclasses.replace(tap2, user_id=BOB)
     await desk.votes.vote(tap2, other, cat.id, accept)  # ... and votes on another one
     await desk.votes.vote(dataclasses.replace(tap2, user_id=ALICE), other, dog.id, accept)
-    assert await desk.store.rows_naming(ALICE) > 0
+    assert await desk.store.people.rows_naming(ALICE) > 0
     await desk.people.forget(ALICE)
-    assert await desk.store.rows_naming(ALICE) == 0
-    assert await desk.store.sample(theirs) is None  # her photo is gone with her
-    assert await desk.store.contributions() == [
-        (other, cat.id, (await desk.store.verdict(other)).confidence)
+    assert await desk.store.people.rows_naming(ALICE) == 0
+    assert await desk.store.samples.get(theirs) is None  # her photo is gone with her
+    assert await desk.store.consensus.contributions() == [
+        (other, cat.id, (await desk.store.consensus.verdict(other)).confidence)
     ]
     await assert_model_holds_the_contributions(desk)
 
@@ -323,7 +326,7 @@ async def test_reliabilities_are_reestimated_and_the_model_follows(house):
         await desk.votes.vote(dataclasses.replace(tap, user_id=adversary), sample_id, wrong, accept)
     await desk.crowd.reestimate()
     assert desk.reliability[careful] > 0.8 and desk.reliability[adversary] < 0.3
-    assert await desk.store.reliabilities() == desk.reliability
+    assert await desk.store.people.reliabilities() == desk.reliability
     await assert_model_holds_the_contributions(desk)
 
 
@@ -357,16 +360,18 @@ async def test_people_see_their_standing_the_leaderboard_and_admins_the_contribu
 
 
 async def test_an_old_store_keeps_what_its_votes_taught_until_the_next_vote(tmp_path):
-    """A database from before consensus: each live vote taught one example, and that is what
-    the migration records the photo as teaching."""
+    """A database labelbot wrote before consensus (schema 1, before Alembic): each live vote
+    taught one example, and that is what the migration records the photo as teaching."""
+    import shutil
     import sqlite3
 
-    from bot.store import MIGRATIONS, Store
+    from bot.migrations import HEAD
+    from bot.store import Store
 
     path = tmp_path / "old.sqlite3"
+    shutil.copy(DATA / "pre-alembic-v1.sqlite3", path)
     old = sqlite3.connect(path)
-    old.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
-    old.execute("INSERT INTO samples VALUES (1, 5, 10, 11, 2, 'F', 'U', x'00', '[]', 1, 0)")
+    old.execute("DELETE FROM votes")
     for vote_id, user, label, undone in ((1, 2, 0, None), (2, 3, 0, None), (3, 4, 1, None),
                                          (4, 6, 1, 1.0), (5, 7, None, None)):  # fmt: skip
         old.execute(
@@ -375,8 +380,8 @@ async def test_an_old_store_keeps_what_its_votes_taught_until_the_next_vote(tmp_
     old.commit()
     old.close()
     store = await Store.open(path)
-    assert await store.contributions() == [(1, 0, 2.0), (1, 1, 1.0)]
-    assert await store.schema_version() == len(MIGRATIONS)
+    assert await store.consensus.contributions() == [(1, 0, 2.0), (1, 1, 1.0)]
+    assert await store.schema_version() == HEAD
     await store.close()
 
 
@@ -389,22 +394,22 @@ async def test_a_rollback_brings_back_what_the_restored_model_held(house):
     await desk.votes.vote(dataclasses.replace(tap2, user_id=BOB), second, dog.id, accept)
     await desk.service.checkpoint()
     restored = desk.snapshot.version
-    held_then = await desk.store.contributions()
+    held_then = await desk.store.consensus.contributions()
     for user in (ALICE, 4):  # later: the second photo changes its mind, a third arrives
         await desk.votes.vote(dataclasses.replace(tap2, user_id=user), second, cat.id, accept)
     tap3, third = await photo(desk, 3, chat=-5)
     await desk.votes.vote(dataclasses.replace(tap3, user_id=BOB), third, dog.id, accept)
     await desk.service.checkpoint()
     await desk.model.rollback(ADMIN, restored)
-    assert await desk.store.contributions() == held_then
+    assert await desk.store.consensus.contributions() == held_then
     await assert_model_holds_the_contributions(desk)
     # Votes go on from there, exactly; a second rollback folds through the first.
     await desk.votes.vote(dataclasses.replace(tap3, user_id=ALICE), third, cat.id, accept)
     await assert_model_holds_the_contributions(desk)
     await desk.service.checkpoint()
     after_first = desk.snapshot.version
-    held_after_first = await desk.store.contributions()
+    held_after_first = await desk.store.consensus.contributions()
     await desk.votes.vote(dataclasses.replace(tap1, user_id=ALICE), first, dog.id, accept)
     await desk.model.rollback(ADMIN, after_first)
-    assert await desk.store.contributions() == held_after_first
+    assert await desk.store.consensus.contributions() == held_after_first
     await assert_model_holds_the_contributions(desk)

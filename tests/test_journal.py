@@ -88,7 +88,7 @@ async def test_a_refusal_is_recorded_and_the_journal_goes_on(settings):
     cat, dog = [await desk.labels.add(ADMIN, name) for name in ("cat", "dog")]
     tap, sample_id = await stored_photo(desk, 1)
     await desk.labels.retire(ADMIN, "dog")
-    refused = await desk.store.add_event(
+    refused = await desk.store.events.add(
         EventKind.REINFORCE, ALICE, sample_id=sample_id, label_id=dog.id
     )
     with pytest.raises(JournalError, match="retired"):

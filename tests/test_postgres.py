@@ -25,16 +25,15 @@ async def test_journal_ids_commit_in_id_order_across_writers(postgres):
     """A second writer's event waits for the first writer's transaction, so a reader that
     applies events above the last id it saw can never skip one that commits later."""
     url = postgres.new_database()
-    first, second = await Store.open_postgres(url), await Store.open_postgres(url)
+    first, second = await Store.connect(url), await Store.connect(url)
     try:
-        async with first._lock:  # a vote's transaction, not yet committed
-            held = await first._insert_event(EventKind.ADD_LABEL, ADMIN, name="cat")
-            later = asyncio.create_task(second.add_event(EventKind.ADD_LABEL, ADMIN, name="dog"))
+        async with first.database.transaction():  # a vote's transaction, not yet committed
+            held = await first.database.insert_event(EventKind.ADD_LABEL, ADMIN, name="cat")
+            later = asyncio.create_task(second.events.add(EventKind.ADD_LABEL, ADMIN, name="dog"))
             await asyncio.sleep(0.5)
             assert not later.done()  # waits for the journal lock, with no id drawn yet
-            await first._db.commit()
         assert await later == held + 1
-        assert [e.id for e in await second.events_after(0)] == [held, held + 1]
+        assert [e.id for e in await second.events.after(0)] == [held, held + 1]
     finally:
         await first.close()
         await second.close()
@@ -50,7 +49,7 @@ async def build_sqlite_bot(data) -> dict[str, list[tuple]]:
         for n in range(1, 6):
             tap, sample_id = await photo(desk, n)
             await desk.votes.vote(tap, sample_id, n % 3, accept)
-        await desk.store.touch_user(ALICE, "Alice")
+        await desk.store.people.touch(ALICE, "Alice")
         await desk.people.ban(ADMIN, str(BOB))
     finally:
         await house.close()
@@ -96,7 +95,7 @@ async def test_migrate_db_moves_every_row_and_the_bot_carries_on(postgres, tmp_p
         tap, sample_id = await photo(desk, 9)
         assert sample_id == max(row[0] for row in before["samples"]) + 1
         await desk.votes.vote(tap, sample_id, 1, accept)
-        events = await desk.store.events_after(0)
+        events = await desk.store.events.after(0)
         assert events[-1].id == max(row[0] for row in before["events"]) + 1
     finally:
         await house.close()
@@ -142,16 +141,17 @@ async def test_the_store_survives_a_server_restart(tmp_path):
         await desk.labels.add(ADMIN, "cat")
         tap, sample_id = await photo(desk, 1)
         server.restart()
-        assert [label.name for label in await desk.store.labels()] == ["cat"]  # a read
+        assert [label.name for label in await desk.store.labels.all()] == ["cat"]  # a read
         await desk.votes.vote(tap, sample_id, 0, accept)  # a change, in a new transaction
-        assert await desk.store.tally(sample_id) == {0: 1}
+        assert await desk.store.votes.tally(sample_id) == {0: 1}
 
-        async with desk.store._lock:  # a transaction open when the server goes away
-            await desk.store._insert_event(EventKind.ADD_LABEL, ADMIN, name="ghost")
+        database = desk.store.database
+        async with database.lock:  # a transaction open when the server goes away
+            await database.insert_event(EventKind.ADD_LABEL, ADMIN, name="ghost")
             server.restart()
             with pytest.raises(DatabaseUnavailable, match="try again"):
-                await desk.store._db.commit()
-        assert "ghost" not in [e.name for e in await desk.store.events_after(0)]
+                await database.connection.commit()
+        assert "ghost" not in [e.name for e in await desk.store.events.after(0)]
         tap, second = await photo(desk, 2)  # and the next change works
         await desk.votes.vote(tap, second, 0, accept)
     finally:
@@ -159,18 +159,16 @@ async def test_the_store_survives_a_server_restart(tmp_path):
         server.stop()
 
 
-async def test_alembic_brings_the_schema_to_sqlites_number_once_across_processes(postgres):
-    from bot.migrations import head
-    from bot.store import MIGRATIONS
+async def test_alembic_brings_the_schema_to_the_newest_revision_once_across_processes(postgres):
+    from bot.migrations import HEAD
 
     url = postgres.new_database()
     migrate = f"import asyncio; from bot.migrations import upgrade; asyncio.run(upgrade({url!r}))"
     processes = [subprocess.Popen([sys.executable, "-c", migrate]) for _ in range(3)]  # at once
     assert [p.wait(timeout=120) for p in processes] == [0, 0, 0]
-    stores = await asyncio.gather(*(Store.open_postgres(url) for _ in range(3)))
+    stores = await asyncio.gather(*(Store.connect(url) for _ in range(3)))
     try:
-        assert head() == len(MIGRATIONS)  # revision N is SQLite's user_version N
-        assert [await s.schema_version() for s in stores] == [len(MIGRATIONS)] * 3
+        assert [await s.schema_version() for s in stores] == [HEAD] * 3
         connection = await asyncpg.connect(url)
         assert await connection.fetchval("SELECT COUNT(*) FROM alembic_version") == 1
         await connection.close()
@@ -195,8 +193,8 @@ async def test_a_database_migrated_before_alembic_is_stamped_and_upgraded(postgr
             "INSERT INTO labelbot_schema VALUES (1), (2), (3), (4), (5);"
             "INSERT INTO labels VALUES (0, 'cat', 0, 0)"
         )
-        store = await Store.open_postgres(url)
-        assert await store.schema_version() == 6 and await store.labels()
+        store = await Store.connect(url)
+        assert await store.schema_version() == 6 and await store.labels.all()
         await store.close()
         assert await connection.fetchval("SELECT to_regclass('labelbot_schema')") is None
         assert await connection.fetchval("SELECT to_regclass('inbox')") == "inbox"
@@ -210,13 +208,13 @@ async def test_every_revision_can_be_undone_and_redone(postgres):
     from bot.migrations import config
 
     url = postgres.new_database()
-    await (await Store.open_postgres(url)).close()
+    await (await Store.connect(url)).close()
     await asyncio.to_thread(command.downgrade, config(url), "base")
     connection = await asyncpg.connect(url)
     tables = "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'"
     try:
         assert await connection.fetchval(tables) == 1  # alembic_version alone
-        store = await Store.open_postgres(url)
+        store = await Store.connect(url)
         assert await store.schema_version() == 6
         await store.close()
         assert await connection.fetchval(tables) > 10
@@ -228,41 +226,18 @@ async def test_a_schema_from_a_newer_labelbot_is_refused_in_one_line(postgres):
     from bot.store import StoreError
 
     url = postgres.new_database()
-    await (await Store.open_postgres(url)).close()
+    await (await Store.connect(url)).close()
     connection = await asyncpg.connect(url)
     await connection.execute("UPDATE alembic_version SET version_num = '0099'")
     await connection.close()
     with pytest.raises(StoreError, match=r"not one this labelbot knows.*0099"):
-        await Store.open_postgres(url)
+        await Store.connect(url)
 
 
-async def test_sqlite_and_postgresql_have_the_same_tables_columns_and_indexes(postgres, tmp_path):
-    """The two migration lists (bot.store.MIGRATIONS, bot/migrations/versions) cannot drift."""
-    sqlite_store = await Store.open(tmp_path / "labelbot.sqlite3")
-    await sqlite_store.close()
-    reader = sqlite3.connect(tmp_path / "labelbot.sqlite3")
-    ours = "SELECT name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%'"
-    tables = [row[0] for row in reader.execute(ours, ("table",))]
-    in_sqlite = {t: [c[1] for c in reader.execute(f"PRAGMA table_info({t})")] for t in tables}
-    sqlite_indexes = {row[0] for row in reader.execute(ours, ("index",))}
-    reader.close()
+async def test_a_migrated_postgresql_database_is_exactly_the_declared_schema(postgres):
+    """The revisions and `bot.store.schema` cannot drift (SQLite: tests/test_schema.py)."""
+    from helpers import schema_drift as drift
+
     url = postgres.new_database()
-    await (await Store.open_postgres(url)).close()
-    connection = await asyncpg.connect(url)
-    try:
-        rows = await connection.fetch(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE "
-            "table_schema = 'public' AND table_name <> 'alembic_version' "
-            "ORDER BY table_name, ordinal_position"
-        )
-        indexes = await connection.fetch(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' "
-            "AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_pkc'"
-        )
-    finally:
-        await connection.close()
-    in_postgres: dict[str, list[str]] = {}
-    for row in rows:
-        in_postgres.setdefault(row["table_name"], []).append(row["column_name"])
-    assert in_postgres == in_sqlite
-    assert {row["indexname"] for row in indexes} == sqlite_indexes
+    await (await Store.connect(url)).close()
+    assert await drift(url) == []

@@ -166,7 +166,7 @@ async def test_forgetting_a_person_through_a_replica_checkpoints_on_the_trainer(
         before = desk.service.head.checkpointed
         await desk.people.forget(tap.user_id)
         assert desk.service.head.checkpointed > before
-        assert await desk.store.rows_naming(tap.user_id) == 0
+        assert await desk.store.people.rows_naming(tap.user_id) == 0
         assert desk.snapshot.examples_of(0) == 0
 
 
@@ -214,11 +214,11 @@ async def test_the_trainer_reestimates_reliabilities_every_25_votes_not_events(p
         for tap, sample_id in taps[:-1]:
             await a.votes.vote(tap, sample_id, 0, accept)
         await asyncio.sleep(2)  # two of the trainer's polls
-        assert await a.store.reliabilities() == {}
+        assert await a.store.people.reliabilities() == {}
         tap, sample_id = taps[-1]
         await a.votes.vote(tap, sample_id, 0, accept)  # the 25th vote
         for _ in range(50):
-            if await a.store.reliabilities():
+            if await a.store.people.reliabilities():
                 break
             await asyncio.sleep(0.1)
-        assert await a.store.reliabilities()
+        assert await a.store.people.reliabilities()

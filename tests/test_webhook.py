@@ -83,6 +83,6 @@ def test_an_update_delivered_again_is_handled_once(fake, tmp_path, backbone, pho
         assert "Added label tea" in say(fake, ADMIN, "/addlabel tea").text  # handled after it
         replies = [s for s in fake.messages_to(ALICE["id"]) if s.reply_to == message_id]
         assert len(replies) == 1
-        assert running.run(desk_of(running).store.sample_by_message(ALICE["id"], message_id))
+        assert running.run(desk_of(running).store.samples.by_message(ALICE["id"], message_id))
     finally:
         running.stop()

@@ -77,7 +77,7 @@ class DeskContext:
     async def record_vote(self, sample: Sample, user_id: int, label_id: int | None) -> int | None:
         """Commits the vote and the corrections that follow from it; their last event id."""
         try:
-            return await self.store.record_vote(sample, user_id, label_id, self.crowd.decide)
+            return await self.store.votes.record(sample, user_id, label_id, self.crowd.decide)
         except VoteRefused as refused:
             raise DeskError(str(refused)) from refused
 
@@ -103,7 +103,7 @@ class DeskContext:
         """The tap's sample, checked against the message the button is on: forged ids fail.
         Right after sending, the reply's id may not be stored yet; then the photo it quotes
         tells."""
-        sample = await self.store.sample(sample_id)
+        sample = await self.store.samples.get(sample_id)
         if sample is None:
             raise DeskError(texts.UNKNOWN_SAMPLE)
         if sample.reply_message_id is not None:
@@ -112,7 +112,7 @@ class DeskContext:
             bound = tap.quoted_message_id == sample.photo_message_id
         if tap.chat_id == sample.chat_id and bound:
             return sample
-        if await self.store.is_review(
+        if await self.store.reviews.carries(
             sample.id, tap.chat_id, tap.message_id, tap.quoted_message_id
         ):
             return sample
@@ -151,7 +151,9 @@ class DeskContext:
 
     async def add_label(self, raw: str, user_id: int | None) -> Label:
         name = self.new_label_name(raw)
-        return await self.apply(await self.store.add_event(EventKind.ADD_LABEL, user_id, name=name))
+        return await self.apply(
+            await self.store.events.add(EventKind.ADD_LABEL, user_id, name=name)
+        )
 
 
 def predictions(guesses: Sequence[Guess]) -> tuple[Prediction, ...]:

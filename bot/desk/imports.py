@@ -27,7 +27,7 @@ class Imports:
         return existing or await self.ctx.add_label(raw, None)
 
     async def already_imported(self, hashes: Sequence[str]) -> set[str]:
-        known = await self.ctx.store.known_files(_import_key(h) for h in hashes)
+        known = await self.ctx.store.samples.known_files(_import_key(h) for h in hashes)
         return {h for h in hashes if _import_key(h) in known}
 
     async def photos(self, photos: Sequence[Imported]) -> None:
@@ -45,7 +45,9 @@ class Imports:
             )
             for p in photos
         ]  # fmt: skip
-        await self.ctx.applied(await self.ctx.store.import_samples(rows, self.ctx.crowd.decide))
+        await self.ctx.applied(
+            await self.ctx.store.votes.import_samples(rows, self.ctx.crowd.decide)
+        )
 
 
 def _import_key(sha256: str) -> str:

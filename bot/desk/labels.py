@@ -33,7 +33,7 @@ class Labels:
         old, new = _two_names(args, "/renamelabel OLD NEW")
         label = self.ctx.existing_label(old)
         name = self.ctx.new_label_name(new)
-        event_id = await self.ctx.store.add_event(
+        event_id = await self.ctx.store.events.add(
             EventKind.RENAME_LABEL, user_id, label_id=label.id, name=name
         )
         return Renamed(label.name, await self.ctx.apply(event_id))
@@ -46,7 +46,7 @@ class Labels:
         if label.retired:
             raise DeskError(texts.already_retired(label.name))
         store = self.ctx.store
-        event_id = await store.add_event(EventKind.RETIRE_LABEL, user_id, label_id=label.id)
+        event_id = await store.events.add(EventKind.RETIRE_LABEL, user_id, label_id=label.id)
         return await self.ctx.apply(event_id)
 
 
@@ -58,14 +58,14 @@ class ModelAdmin:
         """Examples per label, and whether each vote's first guess was right, in order."""
         self.ctx.check_admin(user_id)
         counts = Labels(self.ctx).counts()
-        return Stats(counts, await self.ctx.store.first_guess_history())
+        return Stats(counts, await self.ctx.store.votes.first_guess_history())
 
     async def report(self, user_id: int) -> ModelReport:
         self.ctx.check_admin(user_id)
         snapshot, versions = self.ctx.snapshot, self.ctx.service.versions()
         recent = [
             f"#{event.id} {event.kind}: {event.result or 'pending'}"
-            for event in await self.ctx.store.recent_events(5)
+            for event in await self.ctx.store.events.recent(5)
         ]
         older = [v for v in versions if v < snapshot.version][-5:]
         predictor = snapshot.predictor
@@ -102,7 +102,7 @@ class ModelAdmin:
         if version not in versions:
             raise DeskError(texts.version_gone(version, versions))
         store = self.ctx.store
-        event_id = await store.add_event(EventKind.ROLLBACK, user_id, version=version)
+        event_id = await store.events.add(EventKind.ROLLBACK, user_id, version=version)
         return RolledBack(version, await self.ctx.apply(event_id))
 
 

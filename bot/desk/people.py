@@ -28,25 +28,27 @@ class Reliabilities:
 
     async def load(self) -> None:
         """Reads the reliabilities and bans the store keeps."""
-        self.ctx.reliability = await self.ctx.store.reliabilities()
-        self.ctx.banned = await self.ctx.store.banned()
+        self.ctx.reliability = await self.ctx.store.people.reliabilities()
+        self.ctx.banned = await self.ctx.store.people.banned()
 
     async def reestimate(self) -> int:
         """Re-estimates every voter's reliability from all live votes (off the event loop),
         then corrects the photos whose consensus moved; returns how many photos changed."""
         ctx, store = self.ctx, self.ctx.store
-        votes = [v for v in await store.live_votes() if v[1] not in ctx.banned]
+        votes = [v for v in await store.votes.live() if v[1] not in ctx.banned]
         self._votes_since_estimate = 0
         labels = ctx.crowd.labels
         gold = frozenset(ctx.policy.admins | {IMPORT_USER})
         ctx.reliability = await asyncio.to_thread(estimate_reliability, votes, labels, gold)
-        await store.save_reliabilities(ctx.reliability)
-        before = await store.contributions()
+        await store.people.save_reliabilities(ctx.reliability)
+        before = await store.consensus.contributions()
         samples = sorted({sample for sample, _, _ in votes})
         for start in range(0, len(samples), REFOLLOW_BATCH):  # short transactions: votes go on
             chunk = samples[start : start + REFOLLOW_BATCH]
-            await ctx.applied(await store.refollow(chunk, ctx.crowd.decide, REESTIMATE_TOLERANCE))
-        after = await store.contributions()
+            await ctx.applied(
+                await store.consensus.refollow(chunk, ctx.crowd.decide, REESTIMATE_TOLERANCE)
+            )
+        after = await store.consensus.contributions()
         return len({s for s, *_ in set(before) ^ set(after)})
 
     def count_vote(self) -> None:
@@ -92,7 +94,7 @@ class People:
         return shown[:size]
 
     async def hide(self, user_id: int, hidden: bool) -> None:
-        await self.ctx.store.set_hidden(user_id, hidden)
+        await self.ctx.store.people.set_hidden(user_id, hidden)
 
     async def ban(self, admin: int | None, raw: str, banned: bool = True) -> int:
         """Bans (or unbans) a contributor by numeric id: their votes stop counting and every
@@ -102,21 +104,21 @@ class People:
         user_id = _user_id(raw, "/ban" if banned else "/unban")
         if ctx.is_admin(user_id):
             raise DeskError(texts.ADMINS_CANNOT_BE_BANNED)
-        await ctx.store.set_banned(user_id, banned, admin)
-        ctx.banned = await ctx.store.banned()
-        voted = await ctx.store.samples_voted_by(user_id)
-        await ctx.applied(await ctx.store.refollow(voted, ctx.crowd.decide))
+        await ctx.store.people.set_banned(user_id, banned, admin)
+        ctx.banned = await ctx.store.people.banned()
+        voted = await ctx.store.votes.samples_voted_by(user_id)
+        await ctx.applied(await ctx.store.consensus.refollow(voted, ctx.crowd.decide))
         return len(voted)
 
     async def forget(self, user_id: int) -> None:
         """Deletes the person's votes, photos and every row naming them, after taking back all
         of it from the model (checkpointed first, so a crash cannot replay what is gone)."""
         ctx, store = self.ctx, self.ctx.store
-        await ctx.applied(await store.forget_votes(user_id, ctx.crowd.decide))
-        await ctx.applied(await store.withdraw_photos(user_id))
+        await ctx.applied(await store.votes.forget(user_id, ctx.crowd.decide))
+        await ctx.applied(await store.consensus.withdraw_photos(user_id))
         await ctx.service.checkpoint()
-        await store.delete_person(user_id)
-        left = await store.rows_naming(user_id)
+        await store.people.delete(user_id)
+        left = await store.people.rows_naming(user_id)
         if left:  # a table delete_person does not know yet: the promise would be broken
             log.error("forgetting user %d left %d rows naming them", user_id, left)
         ctx.reliability.pop(user_id, None)
@@ -125,7 +127,7 @@ class People:
     async def _contributors(self) -> list[Contributor]:
         store = self.ctx.store
         votes, verdicts, people = (
-            await store.live_votes(), await store.verdicts(), await store.people()
+            await store.votes.live(), await store.consensus.verdicts(), await store.people.names()
         )  # fmt: skip
         gold = self.ctx.policy.admins | {IMPORT_USER}
         gold_photos = {sample for sample, user, _ in votes if user in gold}

@@ -24,12 +24,14 @@ class Photos:
         its sender has been told often enough lately (see `bot.admission`). The same message
         handled again (taken over from a killed process, see `bot.inbox`) is answered once."""
         store = self.ctx.store
-        handled = await store.sample_by_message(photo.chat_id, photo.message_id)
+        handled = await store.samples.by_message(photo.chat_id, photo.message_id)
         if handled is not None:
             if handled.reply_message_id is None:
-                await store.set_reply_message(handled.id, await show(self.ctx.view(handled)))
+                await store.samples.set_reply_message(
+                    handled.id, await show(self.ctx.view(handled))
+                )
             return None
-        await store.touch_user(photo.user_id, photo.user_name)
+        await store.people.touch(photo.user_id, photo.user_name)
         limit = self.ctx.service.intake_limits.max_bytes
         if photo.file_size is not None and photo.file_size > limit:
             return self._refuse(photo, texts.image_refused("too_large", limit))
@@ -42,7 +44,7 @@ class Photos:
             return None
         if isinstance(reading, ImageError):
             return self._refuse(photo, texts.image_refused(reading.reason, limit))
-        sample = await store.add_sample(
+        sample = await store.samples.add(
             NewSample(
                 chat_id=photo.chat_id, photo_message_id=photo.message_id, user_id=photo.user_id,
                 file_id=photo.file_id, file_unique_id=photo.file_unique_id,
@@ -52,7 +54,7 @@ class Photos:
         )  # fmt: skip
         note = None if earlier is None else texts.seen_before(await self._consensus(earlier))
         # Binds the reply to its sample: its buttons are valid on that message only.
-        await store.set_reply_message(sample.id, await show(self.ctx.view(sample, note)))
+        await store.samples.set_reply_message(sample.id, await show(self.ctx.view(sample, note)))
         return None
 
     async def guesses_again(self, tap: TapIn, sample_id: int) -> GuessView:
@@ -70,7 +72,7 @@ class Photos:
 
     async def _read(self, photo: PhotoIn) -> tuple[Sample | None, Reading | ImageError]:
         """The same photo again needs no download and no backbone; a new one gets both."""
-        earlier = await self.ctx.store.sample_by_file(photo.file_unique_id)
+        earlier = await self.ctx.store.samples.by_file(photo.file_unique_id)
         if earlier is None:
             return None, (await self.ctx.service.read_images([await photo.download()]))[0]
         snapshot = self.ctx.snapshot
@@ -79,5 +81,5 @@ class Photos:
 
     async def _consensus(self, sample: Sample) -> str | None:
         """The name of the label the crowd's verdict on this photo gives, if any."""
-        verdict = await self.ctx.store.verdict_for_file(sample.file_unique_id)
+        verdict = await self.ctx.store.consensus.verdict_for_file(sample.file_unique_id)
         return None if verdict is None else self.ctx.snapshot.labels[verdict.label_id].name

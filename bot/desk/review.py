@@ -27,11 +27,11 @@ class Review:
         current guesses and the voting buttons; DeskError when there is none."""
         store = self.ctx.store
         for _ in range(REVIEW_TRIES):
-            candidates = await store.review_candidates(user_id, self.ctx.policy.admins)
+            candidates = await store.reviews.candidates(user_id, self.ctx.policy.admins)
             chosen = self.pick(candidates)
             if chosen is None:
                 raise DeskError(texts.NOTHING_TO_REVIEW)
-            sample = await store.sample(chosen)
+            sample = await store.samples.get(chosen)
             if sample is None:  # forgotten (/forgetme) since the candidates were read
                 continue
             try:
@@ -39,13 +39,13 @@ class Review:
                 break
             except PhotoGone as gone:  # Telegram no longer has it: out of the queue for good
                 log.info("photo %d left the review queue: %s", sample.id, gone)
-                await store.mark_unavailable(sample.id)
+                await store.samples.mark_unavailable(sample.id)
         else:
             raise DeskError(texts.NOTHING_TO_REVIEW)
         assert sample is not None  # the loop breaks only on a photo sent
-        review_id = await store.add_review(sample.id, user_id, chat_id, sent)
+        review_id = await store.reviews.add(sample.id, user_id, chat_id, sent)
         shown = await show(dataclasses.replace(self.ctx.fresh_view(sample), review=True))
-        await store.set_review_message(review_id, shown)
+        await store.reviews.set_message(review_id, shown)
 
     def pick(self, candidates: Sequence[Candidate]) -> int | None:
         """Unsettled photos first, then disagreement, then the model's smallest margin; with

@@ -21,7 +21,7 @@ class Votes:
     ) -> AfterTap:
         sample = await self.ctx.bound_sample(tap, sample_id)
         label = self.ctx.votable(label_id)
-        await self.ctx.store.touch_user(tap.user_id, tap.user_name)
+        await self.ctx.store.people.touch(tap.user_id, tap.user_name)
         event_id = await self.ctx.record_vote(sample, tap.user_id, label.id)
         await acknowledge(texts.saved_at_once(label.name))  # at once: the vote is on disk
         version = await self.ctx.applied(event_id)
@@ -36,7 +36,7 @@ class Votes:
     async def undo(self, tap: TapIn, sample_id: int) -> AfterTap:
         sample = await self.ctx.bound_sample(tap, sample_id)
         try:
-            event_id = await self.ctx.store.undo_vote(
+            event_id = await self.ctx.store.votes.undo(
                 sample, tap.user_id, self.ctx.policy.undo_window, self.ctx.crowd.decide
             )
         except VoteRefused as refused:
@@ -53,7 +53,7 @@ class Votes:
         return AfterTap(outcome, view, tally, undoable)
 
     async def _tally(self, sample: Sample) -> Tally:
-        counts = await self.ctx.store.tally(sample.id)
+        counts = await self.ctx.store.votes.tally(sample.id)
         labels = self.ctx.snapshot.labels
         voted = sorted(((i, n) for i, n in counts.items() if i is not None), key=lambda v: -v[1])
         return Tally([(labels[i].name, n) for i, n in voted], counts.get(None, 0))

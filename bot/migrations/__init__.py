@@ -1,63 +1,73 @@
-"""PostgreSQL's schema migrations, run by Alembic (`upgrade`); SQLite's are `bot.store.MIGRATIONS`.
+"""The store's schema migrations, for SQLite and PostgreSQL alike, run by Alembic.
 
-Revision NNNN brings a database to the schema SQLite calls `user_version` NNNN, so the two
-engines are always at the same numbered schema. To change the schema, append to
-`bot.store.MIGRATIONS` and add `versions/NNNN_what.py` with the same change in PostgreSQL's
-types and what undoes it (the newest revision's shape: `revision`, `down_revision`,
-`STATEMENTS`, `UNDO`, then `by_statements`).
+Revisions are written with Alembic's operations in SQLAlchemy's types (`bot.store.schema`'s
+`ID`, `INT`, `REAL`, `TEXT`, `BYTES`), so one revision serves both engines; SQLite's ALTERs
+run in Alembic's batch mode. A test migrates a fresh database of each engine and checks that
+the result is exactly `bot.store.schema`. To change the schema: edit `bot/store/schema.py`,
+then `python -m bot.migrations revision "what changed"` writes the revision (see the docs'
+Development page).
+
+Stores written before Alembic ran SQLite's migrations are stamped first: SQLite's
+`PRAGMA user_version` N is revision N (and after each upgrade `user_version` is set to the
+revision, so that opening a current store needs no Alembic); a PostgreSQL database's
+`labelbot_schema` table likewise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from alembic import command, op
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-
 HERE = Path(__file__).parent
+HEAD = max(int(p.name[:4]) for p in (HERE / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
 _ONE_AT_A_TIME = threading.Lock()  # Alembic's `context` and `op` are module-wide proxies
 
 
-def by_statements(
-    statements: Sequence[str], undo: Sequence[str]
-) -> tuple[Callable[[], None], Callable[[], None]]:
-    """A revision's `upgrade` and `downgrade`: its SQL statements run one by one (asyncpg
-    prepares each statement, so a script of several cannot be one `op.execute`)."""
-
-    def upgrade() -> None:
-        for statement in statements:
-            op.execute(statement)
-
-    def downgrade() -> None:
-        for statement in undo:
-            op.execute(statement)
-
-    return upgrade, downgrade
+class MigrationError(Exception):
+    """The schema cannot be brought to this labelbot's revision; the message says why."""
 
 
-def config(url: str) -> Config:
+def newer_schema(version: int) -> str:
+    return (
+        f"its schema is revision {version}, newer than this labelbot's {HEAD}; "
+        "is it a newer labelbot's?"
+    )
+
+
+def revision_name(number: int) -> str:
+    return f"{number:04d}"
+
+
+def config(url: str):
     """Alembic's configuration, from code: no alembic.ini to ship or to get out of step."""
+    from alembic.config import Config
+
     alembic = Config()
     alembic.set_main_option("script_location", str(HERE))
     alembic.attributes["url"] = url
     return alembic
 
 
-def head() -> int:
-    """The newest revision's number."""
-    return int(ScriptDirectory.from_config(config("")).get_current_head())
-
-
 def _upgrade(url: str) -> None:
+    import alembic.util
+    import sqlalchemy.exc
+    from alembic import command
+
     with _ONE_AT_A_TIME:
-        command.upgrade(config(url), "head")
+        try:
+            command.upgrade(config(url), "head")
+        except alembic.util.CommandError as error:  # e.g. a newer labelbot's revision
+            raise MigrationError(
+                f"its schema is not one this labelbot knows ({error}); is it a newer version's?"
+            ) from None
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            cause = getattr(error, "orig", None) or error
+            raise MigrationError(f"the schema cannot be brought up to date: {cause}") from None
 
 
 async def upgrade(url: str) -> None:
-    """Brings the database at `url` to the newest schema. Alembic drives SQLAlchemy's own
-    event loop in a worker thread (env.py), so the caller's loop is not blocked."""
+    """Brings the database at `url` to the newest schema. Alembic runs in a worker thread
+    (for PostgreSQL, with an event loop of its own: env.py), so the caller's loop is not
+    blocked. Alembic and SQLAlchemy load here, only when a database is behind."""
     await asyncio.to_thread(_upgrade, url)

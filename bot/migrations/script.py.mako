@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from bot.migrations import by_statements
+import sqlalchemy as sa
+from alembic import op
+
+from bot.store.schema import BYTES, ID, INT, REAL, TEXT  # noqa: F401  (the schema's types)
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 
-STATEMENTS = ()  # bot.store.MIGRATIONS' newest entry, in PostgreSQL's types
-UNDO = ()  # what takes it back, in reverse order
 
-upgrade, downgrade = by_statements(STATEMENTS, UNDO)
+def upgrade() -> None:
+    ${upgrades if upgrades else "pass"}
+
+
+def downgrade() -> None:
+    ${downgrades if downgrades else "pass"}

@@ -76,7 +76,7 @@ async def _rows(house: House, chosen: ExportFilter) -> list[PhotoRow]:
     store = await house.open_store()
     try:
         if chosen.labels is not None:
-            known = {label.name for label in await store.labels()}
+            known = {label.name for label in await store.labels.all()}
             unknown = sorted(chosen.labels - known)
             if unknown:
                 raise CommandError(f"--labels: no label named {', '.join(unknown)}")

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from bot.migrations import by_statements
+import sqlalchemy as sa
+from alembic import op
+
+from bot.store.schema import REAL
 
 revision = "0004"
 down_revision = "0003"
 
-STATEMENTS = ("ALTER TABLE samples ADD COLUMN unavailable_since DOUBLE PRECISION",)
-UNDO = ("ALTER TABLE samples DROP COLUMN unavailable_since",)
+
+def upgrade() -> None:
+    with op.batch_alter_table("samples") as samples:
+        samples.add_column(sa.Column("unavailable_since", REAL))
 
 
-upgrade, downgrade = by_statements(STATEMENTS, UNDO)
+def downgrade() -> None:
+    with op.batch_alter_table("samples") as samples:
+        samples.drop_column("unavailable_since")

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from bot.migrations import by_statements
+import sqlalchemy as sa
+from alembic import op
+
+from bot.store.schema import BYTES, INT, REAL, TEXT
 
 revision = "0005"
 down_revision = "0004"
 
-STATEMENTS = (
-    """
-        CREATE TABLE model_heads (
-            version BIGINT PRIMARY KEY, last_event_id BIGINT NOT NULL, meta TEXT NOT NULL,
-            arrays BYTEA NOT NULL, created_at DOUBLE PRECISION NOT NULL)
-    """,
-)
-UNDO = ("DROP TABLE model_heads",)
+
+def upgrade() -> None:
+    op.create_table(
+        "model_heads",
+        sa.Column("version", INT, primary_key=True, autoincrement=False),
+        sa.Column("last_event_id", INT, nullable=False),
+        sa.Column("meta", TEXT, nullable=False),
+        sa.Column("arrays", BYTES, nullable=False),
+        sa.Column("created_at", REAL, nullable=False),
+    )
 
 
-upgrade, downgrade = by_statements(STATEMENTS, UNDO)
+def downgrade() -> None:
+    op.drop_table("model_heads")

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-from bot.migrations import by_statements
+import sqlalchemy as sa
+from alembic import op
+
+from bot.store.schema import INT, REAL, TEXT
 
 revision = "0006"
 down_revision = "0005"
 
-STATEMENTS = (
-    """
-        CREATE TABLE inbox (
-            bot_id BIGINT NOT NULL, update_id BIGINT NOT NULL, user_id BIGINT,
-            payload TEXT NOT NULL, owner TEXT NOT NULL, claimed_at DOUBLE PRECISION NOT NULL,
-            attempts BIGINT NOT NULL, received_at DOUBLE PRECISION NOT NULL,
-            done_at DOUBLE PRECISION, PRIMARY KEY (bot_id, update_id))
-    """,
-    "CREATE INDEX inbox_open ON inbox(done_at, claimed_at)",
-    "CREATE INDEX inbox_by_user ON inbox(user_id)",
-    "CREATE INDEX samples_by_message ON samples(chat_id, photo_message_id)",
-)
-UNDO = (
-    "DROP INDEX samples_by_message",
-    "DROP TABLE inbox",
-)
+
+def upgrade() -> None:
+    op.create_table(
+        "inbox",
+        sa.Column("bot_id", INT, primary_key=True, autoincrement=False),
+        sa.Column("update_id", INT, primary_key=True, autoincrement=False),
+        sa.Column("user_id", INT),
+        sa.Column("payload", TEXT, nullable=False),
+        sa.Column("owner", TEXT, nullable=False),
+        sa.Column("claimed_at", REAL, nullable=False),
+        sa.Column("attempts", INT, nullable=False),
+        sa.Column("received_at", REAL, nullable=False),
+        sa.Column("done_at", REAL),
+    )
+    op.create_index("inbox_open", "inbox", ["done_at", "claimed_at"])
+    op.create_index("inbox_by_user", "inbox", ["user_id"])
+    op.create_index("samples_by_message", "samples", ["chat_id", "photo_message_id"])
 
 
-upgrade, downgrade = by_statements(STATEMENTS, UNDO)
+def downgrade() -> None:
+    op.drop_index("samples_by_message", "samples")
+    op.drop_table("inbox")

@@ -1,0 +1,153 @@
+"""What the store holds, as the rest of the bot sees it: plain records, no SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from model_core.consensus import Ballot, Verdict
+
+IMPORT_USER = 0  # `labelbot import` votes as this user id; Telegram never uses 0
+HEADS_CHANNEL = "labelbot_heads"  # notified with a version when the trainer publishes it
+EVENTS_CHANNEL = "labelbot_events"  # notified when a replica has committed journal events
+Decide = Callable[[list[Ballot]], Verdict | None]
+"""A photo's verdict from its live votes in vote order (`model_core.consensus.Crowd.decide`)."""
+
+
+class VoteRefused(Exception):
+    """A vote or undo that must change nothing; the message is shown to the person."""
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or written; the message says which file and why."""
+
+
+class ProposalState(StrEnum):
+    AWAITING_NAME = "awaiting_name"
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class EventKind(StrEnum):
+    REINFORCE = "reinforce"
+    UNLEARN = "unlearn"
+    ADD_LABEL = "add_label"
+    RENAME_LABEL = "rename_label"
+    RETIRE_LABEL = "retire_label"
+    ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One guess as it was shown: a label id (names change, ids never do) and its probability."""
+
+    label_id: int
+    probability: float
+
+
+@dataclass(frozen=True)
+class NewSample:
+    """A photo about to be stored: where it came from and what the model saw in it."""
+
+    chat_id: int
+    photo_message_id: int
+    user_id: int
+    file_id: str
+    file_unique_id: str
+    embedding: np.ndarray
+    prediction: tuple[Prediction, ...]
+    model_version: int
+
+
+@dataclass(frozen=True)
+class Sample(NewSample):
+    id: int
+    reply_message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredVote:
+    user_id: int
+    label_id: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    """A sample as an export reads it: where it came from, what the model saw, who voted."""
+
+    id: int
+    chat_id: int
+    message_id: int
+    sender_id: int
+    file_id: str
+    file_unique_id: str
+    embedding: np.ndarray
+    prediction: tuple[Prediction, ...]
+    model_version: int
+    created_at: float
+    votes: tuple[StoredVote, ...]
+    verdict: Verdict | None  # None: no vote yet, or voted on before consensus was kept
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A photo the review queue could send, and what ranks it."""
+
+    sample_id: int
+    prediction: tuple[Prediction, ...]
+    settled: bool
+    gold: bool  # settled by an admin (or an import): its label is known
+    labels_named: int  # distinct labels its live votes name: more than one is disagreement
+
+    @property
+    def margin(self) -> float:
+        """How much surer the model is of its first guess than of its second."""
+        p = [guess.probability for guess in self.prediction] + [0.0, 0.0]
+        return p[0] - p[1]
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    kind: EventKind
+    user_id: int | None
+    sample_id: int | None
+    vote_id: int | None
+    label_id: int | None
+    name: str | None
+    version: int | None
+    weight: float | None = None  # of a reinforce or unlearn: None means 1
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An event as the audit trail shows it."""
+
+    id: int
+    kind: EventKind
+    result: str | None
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """An update as the inbox keeps it: Telegram's ids, its sender, and its JSON."""
+
+    bot_id: int
+    update_id: int
+    user_id: int | None
+    payload: str
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: int
+    sample_id: int
+    user_id: int
+    chat_id: int
+    name: str | None
+    state: ProposalState

@@ -1,0 +1,124 @@
+"""Photos as samples: where each came from, what the model saw in it (a float16 embedding and
+the guesses shown), and the message that carries its buttons. Telegram keeps the photos."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+
+import numpy as np
+
+from bot.store.database import Database
+from bot.store.records import NewSample, Prediction, Sample, StoredPhoto, StoredVote
+from model_core.consensus import Verdict
+
+
+class Samples:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, new: NewSample) -> Sample:
+        async with self.db.transaction():
+            sample_id = await self.insert(new)
+        return Sample(**vars(new), id=sample_id)
+
+    async def insert(self, new: NewSample) -> int:
+        """Inside the caller's transaction; the new sample's id."""
+        prediction = json.dumps([vars(p) for p in new.prediction])
+        cursor = await self.db.execute(
+            "INSERT INTO samples (chat_id, photo_message_id, user_id, file_id, file_unique_id, "
+            "embedding, prediction, model_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (new.chat_id, new.photo_message_id, new.user_id, new.file_id, new.file_unique_id,
+             np.asarray(new.embedding, np.float16).tobytes(), prediction, new.model_version,
+             time.time()),
+        )  # fmt: skip
+        return cursor.lastrowid
+
+    async def set_reply_message(self, sample_id: int, message_id: int) -> None:
+        await self.db.commit_one(
+            "UPDATE samples SET reply_message_id = ? WHERE id = ?", (message_id, sample_id)
+        )
+
+    async def mark_unavailable(self, sample_id: int) -> None:
+        """Telegram no longer sends the photo: it leaves the review queue."""
+        await self.db.commit_one(
+            "UPDATE samples SET unavailable_since = ? WHERE id = ?", (time.time(), sample_id)
+        )
+
+    async def get(self, sample_id: int) -> Sample | None:
+        return await self._one("SELECT * FROM samples WHERE id = ?", (sample_id,))
+
+    async def by_file(self, file_unique_id: str) -> Sample | None:
+        """The earliest sample of the same photo (Telegram's file_unique_id), if any."""
+        return await self._one(
+            "SELECT * FROM samples WHERE file_unique_id = ? ORDER BY id LIMIT 1", (file_unique_id,)
+        )
+
+    async def by_message(self, chat_id: int, message_id: int) -> Sample | None:
+        """The sample stored from this very message, if it was handled before."""
+        return await self._one(
+            "SELECT * FROM samples WHERE chat_id = ? AND photo_message_id = ? ORDER BY id LIMIT 1",
+            (chat_id, message_id),
+        )
+
+    async def known_files(self, file_unique_ids: Iterable[str]) -> set[str]:
+        """Which of these photos are stored already (how an import skips what it learned)."""
+        wanted = list(file_unique_ids)
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
+            part = wanted[start : start + 500]
+            query = "SELECT file_unique_id FROM samples WHERE file_unique_id IN (%s)"
+            found.update(
+                row[0] for row in await self.db.all(query % ",".join("?" * len(part)), part)
+            )
+        return found
+
+    async def for_export(self, since: float = 0.0) -> list[StoredPhoto]:
+        """Every photo stored at or after `since` (epoch seconds), with its live votes (skips
+        left out), in sample order."""
+        votes: dict[int, list[StoredVote]] = {}
+        for row in await self.db.all(
+            "SELECT sample_id, user_id, label_id, created_at FROM votes WHERE undone_at IS NULL "
+            "AND label_id IS NOT NULL ORDER BY id"
+        ):
+            votes.setdefault(row[0], []).append(StoredVote(row[1], row[2], row[3]))
+        rows = await self.db.all(
+            "SELECT id, chat_id, photo_message_id, samples.user_id, file_id, file_unique_id, "
+            "embedding, prediction, model_version, created_at, verdicts.label_id, confidence, "
+            "settled FROM samples LEFT JOIN verdicts ON verdicts.sample_id = samples.id "
+            "WHERE created_at >= ? ORDER BY id",
+            (since,),
+        )
+        return [_stored_photo(row, votes.get(row[0], [])) for row in rows]
+
+    async def _one(self, query: str, args: tuple) -> Sample | None:
+        row = await self.db.one(query, args)
+        if row is None:
+            return None
+        return Sample(
+            chat_id=row["chat_id"], photo_message_id=row["photo_message_id"],
+            user_id=row["user_id"], file_id=row["file_id"], file_unique_id=row["file_unique_id"],
+            embedding=_embedding(row["embedding"]), prediction=prediction(row["prediction"]),
+            model_version=row["model_version"], id=row["id"],
+            reply_message_id=row["reply_message_id"],
+        )  # fmt: skip
+
+
+def prediction(stored: str) -> tuple[Prediction, ...]:
+    return tuple(
+        Prediction(int(p["label_id"]), float(p["probability"])) for p in json.loads(stored)
+    )
+
+
+def _embedding(stored: bytes) -> np.ndarray:
+    return np.frombuffer(stored, np.float16).astype(np.float32)
+
+
+def _stored_photo(row, votes: list[StoredVote]) -> StoredPhoto:
+    return StoredPhoto(
+        id=row[0], chat_id=row[1], message_id=row[2], sender_id=row[3], file_id=row[4],
+        file_unique_id=row[5], embedding=_embedding(row[6]), prediction=prediction(row[7]),
+        model_version=row[8], created_at=row[9], votes=tuple(votes),
+        verdict=None if row[10] is None else Verdict(row[10], row[11], bool(row[12])),
+    )  # fmt: skip
