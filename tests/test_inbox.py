@@ -103,12 +103,12 @@ async def test_two_processes_sweeping_at_once_take_each_update_once(postgres):
     first, second = await Store.connect(url), await Store.connect(url)
     try:
         for update_id in range(1, 41):
-            await first.inbox_receive(entry(update_id), "dead")
+            await first.inbox.receive(entry(update_id), "dead")
         await asyncio.sleep(0.01)
         stale = time.time()  # what the dead process claimed is older; what b and c claim newer
         await asyncio.sleep(0.01)
         taken = await asyncio.gather(
-            *(s.inbox_claim(name, stale, 0.0, MAX_ATTEMPTS)
+            *(s.inbox.claim(name, stale, 0.0, MAX_ATTEMPTS)
               for s, name in ((first, "b"), (second, "c")) for _ in range(3))
         )  # fmt: skip
     finally:

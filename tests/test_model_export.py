@@ -45,7 +45,7 @@ def test_the_network_matches_the_read_out(tiny_backbone, learner, params):
     network = build_network(tiny_backbone, snapshot)
     got = network.predict(images[24:].astype(np.float32), verbose=0)
     want = snapshot.predictor.predict_proba(tiny_backbone.embed(images[24:]))
-    assert np.abs(got - want).max() < 1e-5
+    assert np.abs(got - want).max() < 1e-4  # float32 in the network, float64 in the read-out
     assert (got[:, 3:] == 0).all()  # retired and never taught: exactly zero
 
 

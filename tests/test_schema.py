@@ -75,3 +75,42 @@ def test_the_lists_of_tables_come_from_the_schema():
     assert {"samples", "votes", "events", "proposals", "reviews"} == ASSIGNED_IDS
     assert "model_heads" not in COPIED and len(COPIED) == len(metadata.tables) - 1
     assert COPIED.index("samples") < min(COPIED.index(t) for t in ("votes", "reviews"))
+
+
+@pytest.mark.slow
+def test_adding_a_column_is_one_edit_and_one_generated_revision(tmp_path):
+    """The development docs' recipe, on a copy of the code: edit the schema, generate the
+    revision, and a store written by an earlier labelbot comes up to it."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    for package in ("bot", "model_core"):
+        shutil.copytree(root / package, tmp_path / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    schema = tmp_path / "bot" / "store" / "schema.py"
+    hidden = '    sa.Column("hidden", INT, nullable=False, server_default="0"),\n'
+    schema.write_text(
+        schema.read_text().replace(hidden, hidden + '    sa.Column("language", TEXT),\n')
+    )
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    generate = [sys.executable, "-m", "bot.migrations", "revision", "Each person's language"]
+    made = subprocess.run(generate, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    revision = Path(made.stdout.strip().splitlines()[-1])  # after Alembic's own "Generating…"
+    assert revision.name == f"{HEAD + 1:04d}_each_person_s_language.py"
+    assert "add_column(sa.Column('language', sa.Text()" in revision.read_text()
+
+    shutil.copy(DATA / "pre-alembic-v6.sqlite3", tmp_path / "old.sqlite3")
+    opening = (
+        "import asyncio, pathlib; from bot.store import Store\n"
+        "async def main():\n"
+        "    store = await Store.open(pathlib.Path('old.sqlite3'))\n"
+        "    print(await store.schema_version()); await store.close()\n"
+        "asyncio.run(main())"
+    )
+    opened = subprocess.run([sys.executable, "-c", opening], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert opened.stdout.strip() == str(HEAD + 1), opened.stderr
+    with sqlite3.connect(tmp_path / "old.sqlite3") as db:
+        assert "language" in [row[1] for row in db.execute("PRAGMA table_info(users)")]

@@ -1,10 +1,10 @@
 """`python -m bot.migrations revision "what changed"`: writes the revision that brings a store
 to `bot.store.schema` (Alembic's autogenerate, against a scratch SQLite store at the newest
-revision), as `bot/migrations/versions/NNNN_what_changed.py`. Read it before committing it."""
+revision) as `bot/migrations/versions/NNNN_what_changed.py`. Read it, `ruff format` it, and
+commit it with the schema's edit."""
 
 from __future__ import annotations
 
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -18,19 +18,13 @@ def main(argv: list[str]) -> int:
         return 2
     from alembic import command
 
-    message = argv[1].strip()
-    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40]
-    number = revision_name(HEAD + 1)
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite:///{Path(scratch) / 'scratch.sqlite3'}"
         _upgrade(url)
         script = command.revision(
-            config(url), message, autogenerate=True, rev_id=number, head=revision_name(HEAD)
+            config(url), argv[1].strip(), autogenerate=True, rev_id=revision_name(HEAD + 1)
         )
-    written = Path(script.path)
-    target = written.with_name(f"{number}_{slug}.py")
-    written.rename(target)
-    print(target)
+    print(script.path)
     return 0
 
 
