@@ -30,11 +30,6 @@ class NotAppliedYet(JournalError):
     """The event is committed but the model has not applied it yet: it will be."""
 
 
-NOT_APPLIED_YET = (
-    "Saved. The model is not being updated right now; your answer will be applied as soon as it is."
-)
-
-
 @dataclass(frozen=True)
 class Stall:
     """Why the journal stopped applying: the first event that failed and the error."""
@@ -87,7 +82,7 @@ class Journal:
                 if event_id > self._done:
                     await self._apply_pending()
                 if event_id > self._done:
-                    raise NotAppliedYet(NOT_APPLIED_YET)
+                    raise NotAppliedYet(f"event {event_id} waits for the model")
                 outcome = self._results.pop(event_id, None)
         finally:
             self._awaited.discard(event_id)
@@ -173,7 +168,7 @@ class RemoteJournal:
         try:
             await self.model.wait_for(lambda head: head.last_event_id >= event_id, self.timeout)
         except TimeoutError:
-            raise NotAppliedYet(NOT_APPLIED_YET) from None
+            raise NotAppliedYet(f"event {event_id} waits for the trainer") from None
         event, result, version = await self.store.events.outcome(event_id)
         if result is not None and result.startswith("refused"):
             raise JournalError(result.removeprefix("refused: "))

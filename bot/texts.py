@@ -296,3 +296,51 @@ def label_added(name: str) -> str:
 
 def label_added_from_photo(name: str) -> str:
     return f"New label {name} added; this photo is its first example."
+
+
+# ---- what the handlers say -------------------------------------------------------------------
+
+SKIPPED_SHORT = "Skipped"
+NAME_HINT = "Reply to my question with the new label's name."
+NAME_FIELD = "Label name"
+ROLLBACK_CANCELLED = "Rollback cancelled."
+ANOTHER_PHOTO = "Here is another photo."
+NOT_APPLIED_YET = (
+    "Saved. The model is not being updated right now; your answer will be applied as soon as it is."
+)
+
+
+def label_added_by_command(name: str) -> str:
+    return f"Added label {name}. Send photos of it and tap its button."
+
+
+def renamed(old: str, new: str) -> str:
+    return f"Renamed {old} to {new}; examples kept."
+
+
+def retired(name: str) -> str:
+    return f"Retired {name}: it is no longer offered or guessed."
+
+
+def restored(restored: int, version: int) -> str:
+    return f"Restored version {restored} as model version {version}."
+
+
+def decided_short(approved: bool) -> str:
+    return "Approved" if approved else "Rejected"
+
+
+def decided(name: str | None, approved: bool, by: str) -> str:
+    return f"{name}: {'approved' if approved else 'rejected'} by {by}."
+
+
+def vote_refused(code: str) -> str:
+    """A vote or undo the store refused, by its code (`bot.store.VoteRefused.code`)."""
+    return VOTE_REFUSALS[code]
+
+
+VOTE_REFUSALS = {
+    "already_voted": "You already voted on this photo.",
+    "nothing_to_undo": "There is no vote of yours to undo on this photo.",
+    "too_late_to_undo": "Too late to undo this vote.",
+}

@@ -13,8 +13,9 @@ from desk_helpers import ADMIN, ALICE, accept, assert_model_holds_the_contributi
 from desk_helpers import photo as stored_photo
 
 from bot.desk import DeskError
-from bot.journal import NOT_APPLIED_YET, JournalError
+from bot.journal import JournalError
 from bot.store import EventKind
+from bot.texts import NOT_APPLIED_YET
 from bot.texts import model as model_text
 from labelbot.house import House
 from labelbot.settings import Settings

@@ -64,7 +64,7 @@ class DeskContext:
         try:
             return await self.journal.apply(event_id)
         except NotAppliedYet as pending:
-            raise DeskError(str(pending)) from pending
+            raise DeskError(texts.NOT_APPLIED_YET) from pending
         except JournalError as error:
             raise DeskError(f"That did not work: {error}") from error
 
@@ -79,7 +79,7 @@ class DeskContext:
         try:
             return await self.store.votes.record(sample, user_id, label_id, self.crowd.decide)
         except VoteRefused as refused:
-            raise DeskError(str(refused)) from refused
+            raise DeskError(texts.vote_refused(refused.code)) from refused
 
     # ---- photos and taps -------------------------------------------------------------------
 

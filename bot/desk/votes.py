@@ -40,7 +40,7 @@ class Votes:
                 sample, tap.user_id, self.ctx.policy.undo_window, self.ctx.crowd.decide
             )
         except VoteRefused as refused:
-            raise DeskError(str(refused)) from refused
+            raise DeskError(texts.vote_refused(refused.code)) from refused
         await self.ctx.applied(event_id)
         return await self._after(tap, sample, texts.UNDONE, undoable=False)
 

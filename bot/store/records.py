@@ -18,7 +18,12 @@ Decide = Callable[[list[Ballot]], Verdict | None]
 
 
 class VoteRefused(Exception):
-    """A vote or undo that must change nothing; the message is shown to the person."""
+    """A vote or undo that must change nothing; `code` says why, and `bot.texts` says it to
+    the person (`vote_refused`)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 class StoreError(RuntimeError):

@@ -43,7 +43,7 @@ class Votes:
             )
             if live is not None and live[0] == label_id:
                 return None
-            raise VoteRefused("You already voted on this photo.") from error
+            raise VoteRefused("already_voted") from error
 
     async def import_samples(
         self, samples: Sequence[tuple[NewSample, int]], decide: Decide
@@ -84,9 +84,9 @@ class Votes:
                 (sample.id, user_id),
             )
             if vote is None:
-                raise VoteRefused("There is no vote of yours to undo on this photo.")
+                raise VoteRefused("nothing_to_undo")
             if time.time() - vote["created_at"] > window:
-                raise VoteRefused("Too late to undo this vote.")
+                raise VoteRefused("too_late_to_undo")
             await self.db.execute(
                 "UPDATE votes SET undone_at = ? WHERE id = ?", (time.time(), vote["id"])
             )
