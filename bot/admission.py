@@ -44,7 +44,7 @@ class Admission:
     """See the module docstring; one instance per bot, used from its event loop only."""
 
     def __init__(
-        self, per_user: int = 4, at_once: int = 64, quiet_for: float = 30.0, refusals: int = 3
+        self, per_user: int, at_once: int, quiet_for: float = 30.0, refusals: int = 3
     ) -> None:
         if per_user < 1 or at_once < 1:
             raise ValueError("per_user and at_once must be at least 1")

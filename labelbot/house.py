@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -173,15 +173,10 @@ class House:
         return self._desk
 
     def _policy(self, **overrides) -> Policy:
-        return Policy(
-            admins=self.settings.admins,
-            group_photos=self.settings.group_photos,
-            photos_per_user=self.settings.photos_per_user,
-            photos_at_once=self.settings.photos_at_once,
-            votes_to_settle=self.settings.votes_to_settle,
-            review_gold_share=self.settings.review_gold_share,
-            **overrides,
-        )
+        """The desk's part of the settings (its fields are named as the settings' are)."""
+        chosen = {f.name: getattr(self.settings, f.name) for f in fields(Policy)
+                  if hasattr(self.settings, f.name)}  # fmt: skip
+        return Policy(**chosen | overrides)
 
     async def _open_replica_desk(self, reads_photos: bool) -> Desk:
         """The store, the trainer's published model with the local backbone, and a journal

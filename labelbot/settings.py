@@ -9,6 +9,10 @@ command means the same bot wherever it is started. A relative `LABELBOT_DATA_DIR
 `.env` is relative to the `.env` file's folder; one from the real environment is relative to
 the current directory, as every shell path is. Unset, the data dir is `data/` in the project
 root (from a checkout) or in the current directory (an installed package).
+
+Each setting is declared once, as a field of `Settings` with its variable, its default, how it
+is read and what it means; the configuration reference (docs/configuration.md) is generated
+from these declarations (`python -m labelbot.settings`), and a test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -16,36 +20,14 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from model_core.backbone.registry import BACKBONE_HELP, DEFAULT_BACKBONE, is_known_backbone
 from model_core.learners import DEFAULT_LEARNER, LEARNER_NAMES
 
-VARIABLES = (  # every setting labelbot reads; .env.example and docs/configuration.md document each
-    "TELEGRAM_BOT_TOKEN",
-    "LABELBOT_ADMINS",
-    "LABELBOT_DATA_DIR",
-    "LABELBOT_BACKBONE",
-    "LABELBOT_LEARNER",
-    "LABELBOT_GROUP_PHOTOS",
-    "LABELBOT_API_BASE_URL",
-    "LABELBOT_API_FILE_URL",
-    "LABELBOT_ENV_FILE",
-    "LABELBOT_LOG_FILE",
-    "LABELBOT_PHOTOS_PER_USER",
-    "LABELBOT_PHOTOS_AT_ONCE",
-    "LABELBOT_VOTES_TO_SETTLE",
-    "LABELBOT_REVIEW_GOLD_SHARE",
-    "LABELBOT_WEBHOOK_URL",
-    "LABELBOT_WEBHOOK_SECRET",
-    "LABELBOT_WEBHOOK_LISTEN",
-    "LABELBOT_WEBHOOK_PORT",
-    "LABELBOT_DATABASE_URL",
-    "LABELBOT_ROLE",
-    "LABELBOT_INSTANCE",
-)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
 ROLES = ("all", "replica", "trainer")  # one process, or answering Telegram / the model's writer
@@ -81,30 +63,235 @@ class Secret:
         return hash(self._value)
 
 
+Parse = Callable[[str, str], object]  # (variable, its text) -> the value, or SettingsError
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: how it reads and what the reference says of it."""
+
+    name: str
+    meaning: str
+    parse: Parse | None = None  # None: the text as it is
+    shown_default: str | None = None  # the reference's default, when not the field's value
+
+
+def setting(name: str, default: object, meaning: str, parse: Parse | None = None,
+            shown: str | None = None, factory: Callable[[], object] | None = None):  # fmt: skip
+    """A field of `Settings`, read from `name`; `default` when unset."""
+    variable = Variable(name, meaning, parse, shown)
+    if factory is not None:
+        return field(default_factory=factory, metadata={"variable": variable})
+    return field(default=default, metadata={"variable": variable})
+
+
+def _parse_token(key: str, raw: str) -> Secret:
+    if not _TOKEN_PATTERN.match(raw):
+        # Never echo the value: a near-miss token is still a secret.
+        raise SettingsError(
+            f"{key} does not look like a bot token; expected the form "
+            "'123456789:AA...' exactly as @BotFather gave it"
+        )
+    return Secret(raw)
+
+
+def _parse_admins(key: str, raw: str) -> frozenset[int]:
+    admins = set()
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        if not (part.isascii() and part.isdigit()) or int(part) == 0:
+            raise SettingsError(
+                f"{key} must be comma-separated Telegram user ids (positive numbers); got {part!r}"
+            )
+        admins.add(int(part))
+    return frozenset(admins)
+
+
+def _parse_data_dir(key: str, raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"{key} must be a directory; {raw!r} is a file")
+    return path
+
+
+def _parse_backbone(key: str, raw: str) -> str:
+    if not is_known_backbone(raw):
+        raise SettingsError(f"{key}: unknown backbone {raw!r}. {BACKBONE_HELP}")
+    return raw
+
+
+def _parse_learner(key: str, raw: str) -> str:
+    name = raw.strip().lower()
+    if name not in LEARNER_NAMES:
+        raise SettingsError(f"{key} must be one of {', '.join(LEARNER_NAMES)}; got {raw!r}")
+    return name
+
+
+def _one_of(choices: tuple[str, ...]) -> Parse:
+    def parse(key: str, raw: str) -> str:
+        if raw not in choices:
+            raise SettingsError(f"{key} must be one of {', '.join(choices)}; got {raw!r}")
+        return raw
+
+    return parse
+
+
+def _parse_url(key: str, raw: str) -> str:
+    """A Bot API server in python-telegram-bot's form, e.g. http://127.0.0.1:8081/bot."""
+    if not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"{key} must start with http:// or https://; got {raw!r}")
+    return raw
+
+
+def _parse_log_file(key: str, raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        raise SettingsError(f"{key} must name a file; {raw!r} is a directory")
+    if not path.parent.is_dir():
+        raise SettingsError(f"{key}: the folder of {raw!r} does not exist")
+    return path
+
+
+def _parse_count(key: str, raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise SettingsError(f"{key} must be a whole number of at least 1; got {raw!r}")
+    return int(raw)
+
+
+def _parse_share(key: str, raw: str) -> float:
+    try:
+        share = float(raw)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise SettingsError(f"{key} must be a number from 0 to 1; got {raw!r}")
+    return share
+
+
+def _parse_database_url(key: str, raw: str) -> Secret:
+    """A PostgreSQL URL (kept secret: it may hold a password)."""
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(
+            f"{key} must be a PostgreSQL URL such as "
+            "postgresql://labelbot@localhost/labelbot; leave it unset for the SQLite file"
+        )
+    return Secret(raw)
+
+
+def _parse_webhook_secret(key: str, raw: str) -> Secret:
+    if not _WEBHOOK_SECRET.match(raw):
+        raise SettingsError(
+            f"{key} must be 16 to 256 letters, digits, '_' or '-' (Telegram's "
+            "rule, and long enough to guess never)"
+        )
+    return Secret(raw)
+
+
+def _default_data_dir() -> Path:
+    return PROJECT_ROOT / "data" if IN_CHECKOUT else Path("data")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything labelbot reads from its environment."""
 
-    token: Secret | None = None
-    admins: frozenset[int] = field(default_factory=frozenset)
-    data_dir: Path = Path("data")
-    backbone: str = DEFAULT_BACKBONE
-    learner: str = DEFAULT_LEARNER
-    group_photos: str = "mentions"
-    api_base_url: str | None = None
-    api_file_url: str | None = None
-    log_file: Path | None = None
-    photos_per_user: int = 4
-    photos_at_once: int = 64
-    votes_to_settle: int = 2
-    review_gold_share: float = 0.1
-    webhook_url: str | None = None  # set: Telegram posts updates here instead of long polling
-    webhook_secret: Secret | None = None
-    webhook_listen: str = "127.0.0.1"  # behind a TLS proxy on the same machine
-    webhook_port: int = 8443
-    database_url: Secret | None = None  # postgresql://…: the store lives there, not in SQLite
-    role: str = "all"  # all: one process; replica or trainer: see docs/deployment.md
-    instance: str = ""  # this process's name in the inbox; "" = host name and webhook port
+    token: Secret | None = setting(
+        "TELEGRAM_BOT_TOKEN", None,
+        "the bot's token from @BotFather (`123456789:AA...`)", _parse_token,
+    )  # fmt: skip
+    admins: frozenset[int] = setting(
+        "LABELBOT_ADMINS", frozenset(),
+        "comma-separated numeric Telegram user ids allowed to run admin commands",
+        _parse_admins, shown="none",
+    )  # fmt: skip
+    data_dir: Path = setting(
+        "LABELBOT_DATA_DIR", None,
+        "where the backbone cache, the database and model checkpoints live",
+        _parse_data_dir,
+        shown="`data/` beside `pyproject.toml` (installed: `./data`)", factory=_default_data_dir,
+    )  # fmt: skip
+    backbone: str = setting(
+        "LABELBOT_BACKBONE", DEFAULT_BACKBONE, "the frozen feature extractor (see Learning)",
+        _parse_backbone,
+    )  # fmt: skip
+    learner: str = setting(
+        "LABELBOT_LEARNER", DEFAULT_LEARNER,
+        "the incremental head of a new model: `analytic` or `cgan` (see Learning)",
+        _parse_learner,
+    )  # fmt: skip
+    group_photos: str = setting(
+        "LABELBOT_GROUP_PHOTOS", "mentions",
+        "in groups: `mentions` (photos whose caption mentions the bot, or that reply to it) "
+        "or `all`", _one_of(GROUP_PHOTO_MODES),
+    )  # fmt: skip
+    api_base_url: str | None = setting(
+        "LABELBOT_API_BASE_URL", None,
+        "another Bot API server, python-telegram-bot's `base_url` form: "
+        "`http://127.0.0.1:8081/bot`", _parse_url, shown="Telegram",
+    )  # fmt: skip
+    api_file_url: str | None = setting(
+        "LABELBOT_API_FILE_URL", None,
+        "that server's file URL: `http://127.0.0.1:8081/file/bot`", _parse_url, shown="Telegram",
+    )  # fmt: skip
+    log_file: Path | None = setting(
+        "LABELBOT_LOG_FILE", None,
+        "also log to this file (rotated at 10 MB, 5 kept); the token is redacted there as on "
+        "stderr", _parse_log_file,
+    )  # fmt: skip
+    photos_per_user: int = setting(
+        "LABELBOT_PHOTOS_PER_USER", 4,
+        'photos one contributor may have waiting at once; more get a polite "slow down"',
+        _parse_count,
+    )  # fmt: skip
+    photos_at_once: int = setting(
+        "LABELBOT_PHOTOS_AT_ONCE", 64,
+        "photos downloaded and read at once across everyone; the rest queue fairly, user by "
+        "user", _parse_count,
+    )  # fmt: skip
+    votes_to_settle: int = setting(
+        "LABELBOT_VOTES_TO_SETTLE", 2,
+        "agreeing votes that settle a photo's label (an admin's vote settles it at once; see "
+        "the admin guide's Crowd consensus)", _parse_count,
+    )  # fmt: skip
+    review_gold_share: float = setting(
+        "LABELBOT_REVIEW_GOLD_SHARE", 0.1,
+        "of the photos `/review` sends, the share already settled by an admin, to measure each "
+        "voter's accuracy", _parse_share,
+    )  # fmt: skip
+    webhook_url: str | None = setting(
+        "LABELBOT_WEBHOOK_URL", None,
+        "receive updates by webhook at this URL (see Deployment)", _parse_url,
+        shown="none (long polling)",
+    )  # fmt: skip
+    webhook_secret: Secret | None = setting(
+        "LABELBOT_WEBHOOK_SECRET", None,
+        "the secret Telegram sends with each update: 16–256 of `A-Z a-z 0-9 _ -`",
+        _parse_webhook_secret, shown="random per start",
+    )  # fmt: skip
+    webhook_listen: str = setting(
+        "LABELBOT_WEBHOOK_LISTEN", "127.0.0.1",
+        "the webhook server's address (behind a TLS proxy on the same machine)",
+    )  # fmt: skip
+    webhook_port: int = setting(
+        "LABELBOT_WEBHOOK_PORT", 8443, "the webhook server's port", _parse_count
+    )
+    database_url: Secret | None = setting(
+        "LABELBOT_DATABASE_URL", None,
+        "`postgresql://user:password@host/db`: keep the store in PostgreSQL (see Deployment); "
+        "the password is redacted from every log", _parse_database_url,
+        shown="none (the data dir's SQLite file)",
+    )  # fmt: skip
+    role: str = setting(
+        "LABELBOT_ROLE", "all",
+        "`all`: one process; `replica` (answers Telegram by webhook) or `trainer` (the one "
+        "model writer), both with PostgreSQL (see Deployment); also `labelbot run --role`",
+        _one_of(ROLES),
+    )  # fmt: skip
+    instance: str = setting(
+        "LABELBOT_INSTANCE", "",
+        "this process's name in the inbox of received updates: a restart under the same name "
+        "handles at once what the killed process had received, another process does after "
+        "30 s (see Deployment)", shown="host name and webhook port",
+    )  # fmt: skip
 
     @property
     def instance_name(self) -> str:
@@ -120,51 +307,55 @@ class Settings:
         cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = None
     ) -> Settings:
         """Reads the settings; `.env` (`dotenv`, else `env_file_for`) fills in only what the
-        real environment leaves unset."""
+        real environment leaves unset, and a setting set in neither keeps its default."""
         environ = os.environ if environ is None else environ
         dotenv = dotenv if dotenv is not None else env_file_for(environ)
-        from_file = read_dotenv(dotenv) if dotenv is not None else {}
-        values = {**from_file, **environ}
-
-        def get(key: str, default: str = "") -> str:
-            return values.get(key, "").strip() or default
-
-        return cls(
-            token=_parse_token(get("TELEGRAM_BOT_TOKEN")),
-            admins=_parse_admins(get("LABELBOT_ADMINS")),
-            data_dir=_parse_data_dir(
-                get("LABELBOT_DATA_DIR"),
-                base=dotenv.parent if "LABELBOT_DATA_DIR" not in environ and dotenv else None,
-            ),
-            backbone=_parse_backbone(get("LABELBOT_BACKBONE", DEFAULT_BACKBONE)),
-            learner=_parse_learner(get("LABELBOT_LEARNER", DEFAULT_LEARNER)),
-            group_photos=_parse_group_photos(get("LABELBOT_GROUP_PHOTOS", "mentions")),
-            api_base_url=_parse_url("LABELBOT_API_BASE_URL", values.get("LABELBOT_API_BASE_URL")),
-            api_file_url=_parse_url("LABELBOT_API_FILE_URL", values.get("LABELBOT_API_FILE_URL")),
-            log_file=_parse_log_file(get("LABELBOT_LOG_FILE")),
-            photos_per_user=_parse_count(
-                "LABELBOT_PHOTOS_PER_USER", get("LABELBOT_PHOTOS_PER_USER"), 4
-            ),
-            webhook_url=_parse_url("LABELBOT_WEBHOOK_URL", values.get("LABELBOT_WEBHOOK_URL")),
-            webhook_secret=_parse_webhook_secret(get("LABELBOT_WEBHOOK_SECRET")),
-            webhook_listen=get("LABELBOT_WEBHOOK_LISTEN", "127.0.0.1"),
-            webhook_port=_parse_count("LABELBOT_WEBHOOK_PORT", get("LABELBOT_WEBHOOK_PORT"), 8443),
-            database_url=_parse_database_url(get("LABELBOT_DATABASE_URL")),
-            role=_parse_choice("LABELBOT_ROLE", get("LABELBOT_ROLE", "all"), ROLES),
-            instance=get("LABELBOT_INSTANCE"),
-            review_gold_share=_parse_share(
-                "LABELBOT_REVIEW_GOLD_SHARE", get("LABELBOT_REVIEW_GOLD_SHARE"), 0.1
-            ),
-            votes_to_settle=_parse_count(
-                "LABELBOT_VOTES_TO_SETTLE", get("LABELBOT_VOTES_TO_SETTLE"), 2
-            ),
-            photos_at_once=_parse_count(
-                "LABELBOT_PHOTOS_AT_ONCE", get("LABELBOT_PHOTOS_AT_ONCE"), 64
-            ),
-        )
+        values = {**(read_dotenv(dotenv) if dotenv is not None else {}), **environ}
+        read = {}
+        for name, variable in _variables(cls):
+            raw = values.get(variable.name, "").strip()
+            if raw:
+                read[name] = variable.parse(variable.name, raw) if variable.parse else raw
+        if "data_dir" in read and "LABELBOT_DATA_DIR" not in environ and dotenv is not None:
+            read["data_dir"] = dotenv.parent / read["data_dir"]  # relative to the .env file
+        return cls(**read)
 
     def with_learner(self, learner: str) -> Settings:
-        return replace(self, learner=_parse_learner(learner))
+        return replace(self, learner=_parse_learner("--learner", learner))
+
+
+ENV_FILE = Variable(
+    "LABELBOT_ENV_FILE", "another settings file (it must exist)",
+    shown_default="`.env` beside `pyproject.toml`",
+)  # fmt: skip
+
+
+def _variables(cls: type = Settings) -> list[tuple[str, Variable]]:
+    return [(f.name, f.metadata["variable"]) for f in fields(cls) if "variable" in f.metadata]
+
+
+def reference() -> str:
+    """The configuration reference's table, generated from the declarations above."""
+    defaults = {f.name: f.default for f in fields(Settings)}
+    rows = [(variable, defaults[name]) for name, variable in _variables()]
+    rows.insert(2, (ENV_FILE, None))
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for variable, default in rows:
+        shown = variable.shown_default or _shown(default)
+        lines.append(f"| `{variable.name}` | {shown} | {variable.meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def _shown(default: object) -> str:
+    if default is None:
+        return "none"
+    if isinstance(default, str):
+        return f"`{default}`"
+    return str(default)
+
+
+VARIABLES = (*(variable.name for _, variable in _variables()), ENV_FILE.name)
+"""Every variable labelbot reads; .env.example and docs/configuration.md document each."""
 
 
 def env_file_for(environ: Mapping[str, str]) -> Path | None:
@@ -197,116 +388,6 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def _parse_token(raw: str) -> Secret | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    if not _TOKEN_PATTERN.match(raw):
-        # Never echo the value: a near-miss token is still a secret.
-        raise SettingsError(
-            "TELEGRAM_BOT_TOKEN does not look like a bot token; expected the form "
-            "'123456789:AA...' exactly as @BotFather gave it"
-        )
-    return Secret(raw)
-
-
-def _parse_admins(raw: str) -> frozenset[int]:
-    admins = set()
-    for part in filter(None, (p.strip() for p in raw.split(","))):
-        if not part.isdigit() or int(part) == 0:
-            raise SettingsError(
-                f"LABELBOT_ADMINS must be comma-separated Telegram user ids (positive numbers); "
-                f"got {part!r}"
-            )
-        admins.add(int(part))
-    return frozenset(admins)
-
-
-def _parse_data_dir(raw: str, base: Path | None) -> Path:
-    """`raw` relative to `base` (the .env file's folder) when given; the default is `data/`
-    in the project root from a checkout, else in the current directory."""
-    if not raw:
-        path = PROJECT_ROOT / "data" if IN_CHECKOUT else Path("data")
-    else:
-        path = Path(raw).expanduser()
-        if base is not None and not path.is_absolute():
-            path = base / path
-    if path.exists() and not path.is_dir():
-        raise SettingsError(f"LABELBOT_DATA_DIR must be a directory; {raw!r} is a file")
-    return path
-
-
-def _parse_backbone(raw: str) -> str:
-    name = raw.strip()
-    if not is_known_backbone(name):
-        raise SettingsError(f"LABELBOT_BACKBONE: unknown backbone {name!r}. {BACKBONE_HELP}")
-    return name
-
-
-def _parse_learner(raw: str) -> str:
-    name = raw.strip().lower()
-    if name not in LEARNER_NAMES:
-        raise SettingsError(
-            f"LABELBOT_LEARNER must be one of {', '.join(LEARNER_NAMES)}; got {raw!r}"
-        )
-    return name
-
-
-def _parse_group_photos(raw: str) -> str:
-    if raw not in GROUP_PHOTO_MODES:
-        raise SettingsError(
-            f"LABELBOT_GROUP_PHOTOS must be one of {', '.join(GROUP_PHOTO_MODES)}; got {raw!r}"
-        )
-    return raw
-
-
-def _parse_url(key: str, raw: str | None) -> str | None:
-    """A Bot API server in python-telegram-bot's form, e.g. http://127.0.0.1:8081/bot."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    if not raw.startswith(("http://", "https://")):
-        raise SettingsError(f"{key} must start with http:// or https://; got {raw!r}")
-    return raw
-
-
-def _parse_log_file(raw: str) -> Path | None:
-    if not raw:
-        return None
-    path = Path(raw).expanduser()
-    if path.is_dir():
-        raise SettingsError(f"LABELBOT_LOG_FILE must name a file; {raw!r} is a directory")
-    if not path.parent.is_dir():
-        raise SettingsError(f"LABELBOT_LOG_FILE: the folder of {raw!r} does not exist")
-    return path
-
-
-def _parse_count(key: str, raw: str, default: int) -> int:
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise SettingsError(f"{key} must be a whole number of at least 1; got {raw!r}")
-    return int(raw)
-
-
-def _parse_share(key: str, raw: str, default: float) -> float:
-    if not raw:
-        return default
-    try:
-        share = float(raw)
-    except ValueError:
-        share = -1.0
-    if not 0 <= share <= 1:
-        raise SettingsError(f"{key} must be a number from 0 to 1; got {raw!r}")
-    return share
-
-
-def _parse_choice(key: str, raw: str, choices: tuple[str, ...]) -> str:
-    if raw not in choices:
-        raise SettingsError(f"{key} must be one of {', '.join(choices)}; got {raw!r}")
-    return raw
-
-
 def check_role(settings: Settings) -> None:
     """Replicas and the trainer share the store through PostgreSQL; replicas receive updates
     by webhook (Telegram lets one process poll a token)."""
@@ -324,24 +405,5 @@ def check_role(settings: Settings) -> None:
         )
 
 
-def _parse_database_url(raw: str) -> Secret | None:
-    """A PostgreSQL URL (kept secret: it may hold a password); empty keeps SQLite."""
-    if not raw:
-        return None
-    if not raw.startswith(("postgresql://", "postgres://")):
-        raise SettingsError(
-            "LABELBOT_DATABASE_URL must be a PostgreSQL URL such as "
-            "postgresql://labelbot@localhost/labelbot; leave it unset for the SQLite file"
-        )
-    return Secret(raw)
-
-
-def _parse_webhook_secret(raw: str) -> Secret | None:
-    if not raw:
-        return None
-    if not _WEBHOOK_SECRET.match(raw):
-        raise SettingsError(
-            "LABELBOT_WEBHOOK_SECRET must be 16 to 256 letters, digits, '_' or '-' (Telegram's "
-            "rule, and long enough to guess never)"
-        )
-    return Secret(raw)
+if __name__ == "__main__":  # the configuration reference's table (docs/configuration.md)
+    sys.stdout.write(reference())

@@ -87,6 +87,6 @@ async def test_a_cancelled_wait_gives_its_place_and_share_back():
 
 
 def test_refusals_are_answered_a_few_times_a_minute_per_contributor():
-    admission = Admission(quiet_for=60, refusals=3)
+    admission = Admission(per_user=4, at_once=64, quiet_for=60, refusals=3)
     assert [admission.may_refuse(7) for _ in range(5)] == [True, True, True, False, False]
     assert admission.may_refuse(8)  # others still get their answers

@@ -28,15 +28,17 @@ class DeskError(Exception):
 
 @dataclass(frozen=True)
 class Policy:
-    """Who may do what, and how the desk answers."""
+    """Who may do what, and how the desk answers. The operator's settings come from
+    `labelbot.settings.Settings`, where their defaults are declared (the composition root
+    builds this from them); the rest are the desk's own."""
 
-    admins: frozenset[int] = frozenset()
-    group_photos: str = "mentions"  # in groups: photos that address the bot, or "all"
+    admins: frozenset[int]
+    group_photos: str  # in groups: photos that address the bot ("mentions"), or "all"
+    votes_to_settle: int  # agreeing votes that settle a photo (an admin's vote settles it)
+    review_gold_share: float  # of review photos, the share already settled by an admin
+    photos_per_user: int  # waiting or being read, per contributor (see bot.admission)
+    photos_at_once: int  # being read at once, across everyone
     undo_window: float = 300.0  # seconds during which a vote can be taken back
-    votes_to_settle: int = 2  # agreeing votes that settle a photo (an admin's vote settles it)
-    review_gold_share: float = 0.1  # of review photos, the share already settled by an admin
-    photos_per_user: int = 4  # waiting or being read, per contributor (see bot.admission)
-    photos_at_once: int = 64  # being read at once, across everyone
     reestimate_every: int = REESTIMATE_EVERY  # votes between re-estimates; 0: never (replicas)
 
 
