@@ -229,10 +229,29 @@ def test_crowd_bench_compares_policies_on_real_embeddings(fashion):
     [
         (["--mix", "1,2"], "--mix: expected three shares"),
         (["--mix", "0.5,0.2,0.1"], "add up to 1"),
-        (["--latency"], "choose one of --latency, --flood, --crowd and --replicas"),
+        (["--latency"], "choose one of --latency, --flood, --crowd, --replicas and --store"),
     ],
 )
 def test_labelbot_bench_refuses_a_bad_crowd_at_once(tmp_path, arguments, message):
     result = labelbot("bench", "--crowd", *arguments, cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_store_bench_times_a_vote_in_the_store_and_in_sqlalchemys_engine():
+    from labelbot_testkit.store_bench import measure_store, store_table
+
+    seen, ticks = [], []
+
+    def progress(what: str, total: int):
+        seen.append((what, total))
+        return ticks.append
+
+    figures = measure_store(votes=6, rounds=2, progress=progress)
+    assert seen == [("round 1: votes", 18), ("round 2: votes", 18)] and sum(ticks) == 36
+    assert len(figures["rounds"]) == 2
+    for key in ("vote_ms", "store_ms", "engine_ms"):
+        assert 0.01 < figures[key] < 1000, key
+    assert figures["store_ms"] < figures["vote_ms"]  # the vote includes the model's update
+    assert 0 < figures["store_share"] < 1 and 0 < figures["engine_share"] < 1
+    assert "SQLAlchemy's engine ÷ the store's connection" in store_table(figures)

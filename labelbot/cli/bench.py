@@ -71,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "haproxy) against one process, with a replica and the trainer killed mid-burst",
     )
     parser.add_argument(
+        "--store",
+        action="store_true",
+        help="a vote's time in the store's unit of work, against the same statements through "
+        "SQLAlchemy's async engine, and the share of a whole vote each would take",
+    )
+    parser.add_argument(
         "--contributors", type=int, default=50, help="--flood, --replicas: contributors (50)"
     )
     parser.add_argument(
@@ -102,8 +108,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     learners = tuple(name.strip() for name in args.learners.split(",") if name.strip())
     in_flight = _counts(args.in_flight)
-    if args.latency + args.flood + args.crowd + args.replicas > 1:
-        raise CommandError("choose one of --latency, --flood, --crowd and --replicas")
+    if args.latency + args.flood + args.crowd + args.replicas + args.store > 1:
+        raise CommandError("choose one of --latency, --flood, --crowd, --replicas and --store")
     if args.requests < 1 or args.contributors < 1 or not in_flight:
         raise CommandError(
             "--requests, --contributors and every --in-flight count must be at least 1"
@@ -125,6 +131,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return _flood(args, house)
         if args.replicas:
             return _replicas(args, house)
+        if args.store:
+            return _store(args)
         if args.crowd:
             return _crowd(args, options, _mix(args.mix, args.voters), house)
         return _accuracy(args, options, house)
@@ -173,6 +181,13 @@ def _replicas(args: argparse.Namespace, house: House) -> int:
     house.backbone()  # built once into the data dir, which every process then shares
     figures = measure_replicas(house.settings, args.data, args.contributors, 4, bar)
     return _report(figures, replicas_table(figures), args.out)
+
+
+def _store(args: argparse.Namespace) -> int:
+    from labelbot_testkit.store_bench import measure_store, store_table
+
+    figures = measure_store(progress=bar)
+    return _report(figures, store_table(figures), args.out)
 
 
 def _crowd(args: argparse.Namespace, options, mix, house: House) -> int:
