@@ -22,7 +22,7 @@ from desk_helpers import (
 )
 
 from bot.desk import DeskError, Imported, TapIn
-from bot.store import ProposalState
+from bot.store import EventKind, ProposalState
 from labelbot.house import House
 from labelbot.settings import Secret, Settings
 from labelbot.writer_lock import DataDirBusy
@@ -413,3 +413,15 @@ async def test_a_rollback_brings_back_what_the_restored_model_held(house):
     await desk.model.rollback(ADMIN, after_first)
     assert await desk.store.consensus.contributions() == held_after_first
     await assert_model_holds_the_contributions(desk)
+
+
+async def test_the_events_a_vote_causes_name_the_vote(house):
+    """The journal says which vote moved a photo's contribution, and its undo names it too."""
+    desk = await open_desk(house)
+    cat = await desk.labels.add(ADMIN, "cat")
+    tap, sample_id = await photo(desk, 1)
+    await desk.votes.vote(tap, sample_id, cat.id, accept)
+    vote_id = await desk.store.votes.last_id()
+    await desk.votes.undo(tap, sample_id)
+    caused = [(e.kind, e.vote_id) for e in await desk.store.events.after(0) if e.sample_id]
+    assert caused == [(EventKind.REINFORCE, vote_id), (EventKind.UNLEARN, vote_id)]
