@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot import texts
 from model_core.labels import Label
 from model_core.model import Guess
 
@@ -67,13 +68,13 @@ def guesses(
     re-sent for review offers no new label: a proposal belongs in the photo's own chat."""
     rows = []
     for rank, guess in enumerate(top):
-        text = f"{'✅ ' if rank == 0 else ''}{guess.name} {guess.probability:.0%}"
+        text = texts.guess_button(guess.name, guess.probability, top=rank == 0)
         rows.append([_button(text, Tap(Action.VOTE, sample_id, guess.label_id))])
     if has_labels:
-        rows.append([_button("Other…", Tap(Action.OTHER, sample_id, 0))])
-    last = [_button("Skip", Tap(Action.SKIP, sample_id))]
+        rows.append([_button(texts.BUTTON_OTHER, Tap(Action.OTHER, sample_id, 0))])
+    last = [_button(texts.BUTTON_SKIP, Tap(Action.SKIP, sample_id))]
     if proposals:
-        last.insert(0, _button("➕ New label", Tap(Action.NEW, sample_id)))
+        last.insert(0, _button(texts.BUTTON_NEW_LABEL, Tap(Action.NEW, sample_id)))
     rows.append(last)
     return InlineKeyboardMarkup(rows)
 
@@ -84,22 +85,24 @@ def label_page(sample_id: int, labels: Sequence[Label], page: int) -> InlineKeyb
     page = min(max(page, 0), pages - 1)
     shown = labels[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
     rows = [[_button(label.name, Tap(Action.VOTE, sample_id, label.id))] for label in shown]
-    navigation = [_button("« Back", Tap(Action.BACK, sample_id))]
+    navigation = [_button(texts.BUTTON_BACK, Tap(Action.BACK, sample_id))]
     if page > 0:
-        navigation.append(_button("‹ Previous", Tap(Action.OTHER, sample_id, page - 1)))
+        navigation.append(_button(texts.BUTTON_PREVIOUS, Tap(Action.OTHER, sample_id, page - 1)))
     if page + 1 < pages:
-        navigation.append(_button("Next »", Tap(Action.OTHER, sample_id, page + 1)))
+        navigation.append(_button(texts.BUTTON_NEXT, Tap(Action.OTHER, sample_id, page + 1)))
     rows.append(navigation)
     return InlineKeyboardMarkup(rows)
 
 
-LABEL_ANOTHER = "➡️ Label another"
-
-
-def undo(sample_id: int, label: str = "↩️ Undo") -> InlineKeyboardMarkup:
+def undo(sample_id: int, label: str = texts.BUTTON_UNDO) -> InlineKeyboardMarkup:
     """After a vote: take it back, or go on to the review queue's next photo."""
     return InlineKeyboardMarkup(
-        [[_button(label, Tap(Action.UNDO, sample_id)), _button(LABEL_ANOTHER, Tap(Action.NEXT, 0))]]
+        [
+            [
+                _button(label, Tap(Action.UNDO, sample_id)),
+                _button(texts.BUTTON_LABEL_ANOTHER, Tap(Action.NEXT, 0)),
+            ]
+        ]
     )
 
 
@@ -108,8 +111,8 @@ def with_undo(keyboard: InlineKeyboardMarkup, sample_id: int) -> InlineKeyboardM
     rows = [list(row) for row in keyboard.inline_keyboard]
     rows.append(
         [
-            _button("↩️ Undo my vote", Tap(Action.UNDO, sample_id)),
-            _button(LABEL_ANOTHER, Tap(Action.NEXT, 0)),
+            _button(texts.BUTTON_UNDO_MINE, Tap(Action.UNDO, sample_id)),
+            _button(texts.BUTTON_LABEL_ANOTHER, Tap(Action.NEXT, 0)),
         ]
     )
     return InlineKeyboardMarkup(rows)
@@ -117,18 +120,18 @@ def with_undo(keyboard: InlineKeyboardMarkup, sample_id: int) -> InlineKeyboardM
 
 def proposal(proposal_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        [[_button("✅ Approve", Tap(Action.APPROVE, proposal_id)),
-          _button("✖️ Reject", Tap(Action.REJECT, proposal_id))]]
+        [[_button(texts.BUTTON_APPROVE, Tap(Action.APPROVE, proposal_id)),
+          _button(texts.BUTTON_REJECT, Tap(Action.REJECT, proposal_id))]]
     )  # fmt: skip
 
 
 def rollback_choices(versions: Sequence[int]) -> InlineKeyboardMarkup:
-    rows = [[_button(f"Roll back to version {v}", Tap(Action.ROLLBACK, v))] for v in versions]
+    rows = [[_button(texts.button_roll_back(v), Tap(Action.ROLLBACK, v))] for v in versions]
     return InlineKeyboardMarkup(rows)
 
 
 def rollback_confirm(version: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        [[_button(f"Yes, restore version {version}", Tap(Action.ROLLBACK_CONFIRM, version)),
-          _button("Cancel", Tap(Action.ROLLBACK_CANCEL, version))]]
+        [[_button(texts.button_restore(version), Tap(Action.ROLLBACK_CONFIRM, version)),
+          _button(texts.BUTTON_CANCEL, Tap(Action.ROLLBACK_CANCEL, version))]]
     )  # fmt: skip

@@ -344,3 +344,35 @@ VOTE_REFUSALS = {
     "nothing_to_undo": "There is no vote of yours to undo on this photo.",
     "too_late_to_undo": "Too late to undo this vote.",
 }
+
+
+def did_not_work(refusal: str) -> str:
+    return f"That did not work: {refusal}"
+
+
+# ---- buttons -----------------------------------------------------------------------------------
+
+BUTTON_OTHER = "Other…"
+BUTTON_SKIP = "Skip"
+BUTTON_NEW_LABEL = "➕ New label"
+BUTTON_BACK = "« Back"
+BUTTON_PREVIOUS = "‹ Previous"
+BUTTON_NEXT = "Next »"
+BUTTON_UNDO = "↩️ Undo"
+BUTTON_UNDO_MINE = "↩️ Undo my vote"
+BUTTON_LABEL_ANOTHER = "➡️ Label another"
+BUTTON_APPROVE = "✅ Approve"
+BUTTON_REJECT = "✖️ Reject"
+BUTTON_CANCEL = "Cancel"
+
+
+def guess_button(name: str, probability: float, top: bool) -> str:
+    return f"{'✅ ' if top else ''}{name} {probability:.0%}"
+
+
+def button_roll_back(version: int) -> str:
+    return f"Roll back to version {version}"
+
+
+def button_restore(version: int) -> str:
+    return f"Yes, restore version {version}"

@@ -23,7 +23,7 @@ ALLOWED = {  # the packages of this project each package may import
     "bot": {"model_core"},
     "benchmarks": {"model_core"},
     "model_core": set(),
-    "labelbot_testkit": {"labelbot", "model_core"},
+    "labelbot_testkit": {"labelbot", "bot", "model_core"},
 }
 RUNTIME_USERS_OF_THE_TESTKIT = {"labelbot/demo.py", "labelbot/cli/bench.py"}
 DOUBLES = ("fake", "pg_server", "flood", "topology", "harness")  # words no runtime file has

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, tap, tap_label, weighted_ridge
 
-from bot import keyboards, texts
+from bot import texts
 from labelbot_testkit.fake_telegram import BOT_USERNAME, group, user
 
 pytestmark = pytest.mark.slow
@@ -72,14 +72,14 @@ def test_review_sends_someone_elses_photo_and_label_another_goes_on(fake, bot, p
     fake.wait_for(lambda: prompt.text.startswith("Saved: cat"))
     assert bot.run(desk_of(bot).store.consensus.verdict(sample)).label_id == 0
     # Bob's vote settles nothing alone; the next photo is the other one, then none is left.
-    another = next(b for b in prompt.buttons() if b["text"] == keyboards.LABEL_ANOTHER)
+    another = next(b for b in prompt.buttons() if b["text"] == texts.BUTTON_LABEL_ANOTHER)
     assert tap(fake, BOB, prompt, another["callback_data"])["text"] == "Here is another photo."
     second = fake.wait_for(lambda: [s for s in fake.messages_to(BOB["id"]) if s.buttons()
                                     and s.message_id > prompt.message_id] or None)[0]  # fmt: skip
     assert sample_of(second) != sample
     tap_label(fake, BOB, second, "coffee")
     fake.wait_for(lambda: second.text.startswith("Saved"))
-    more = next(b for b in second.buttons() if b["text"] == keyboards.LABEL_ANOTHER)
+    more = next(b for b in second.buttons() if b["text"] == texts.BUTTON_LABEL_ANOTHER)
     assert tap(fake, BOB, second, more["callback_data"])["text"] == texts.NOTHING_TO_REVIEW
     # The review binds the photo's buttons to Bob's message too; Alice's own message keeps its
     # own, and one photo's id on another photo's message is refused.

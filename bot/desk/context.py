@@ -66,7 +66,7 @@ class DeskContext:
         except NotAppliedYet as pending:
             raise DeskError(texts.NOT_APPLIED_YET) from pending
         except JournalError as error:
-            raise DeskError(f"That did not work: {error}") from error
+            raise DeskError(texts.did_not_work(str(error))) from error
 
     async def applied(self, event_id: int | None) -> int:
         """The model version once `event_id` (if any) and all before it are applied."""
