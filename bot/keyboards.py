@@ -35,7 +35,9 @@ class Action(StrEnum):
     NEXT = "nx"  # "Label another": the review queue's next photo (id 0)
 
 
-_TAP = re.compile(rf"^({'|'.join(Action)}):(\d{{1,12}})(?::(\d{{1,6}}))?$")
+_TAP = re.compile(
+    rf"^({'|'.join(Action)}):([0-9]{{1,12}})(?::([0-9]{{1,6}}))?$"
+)  # ASCII digits only: `\d` would also take Arabic-Indic, full-width and other digits
 PAGE_SIZE = 8
 
 

@@ -376,3 +376,14 @@ def button_roll_back(version: int) -> str:
 
 def button_restore(version: int) -> str:
     return f"Yes, restore version {version}"
+
+
+# ---- label names that could pass for something else (bot.desk.names) --------------------------
+
+NAME_LOOKS_LIKE_COMMAND = "A label name cannot start with / or @: it would look like a command."
+NAME_LOOKS_LIKE_LINK = "A label name cannot be a link."
+NAME_LOOKS_LIKE_BUTTON = "A label name cannot look like one of my buttons or a guess with its %."
+
+
+def name_looks_like(existing: str) -> str:
+    return f"That name looks just like the label {existing}; please choose another one."

@@ -10,6 +10,9 @@ MAX_LABEL_LENGTH = 32
 # Characters that would let a name smuggle markup into a message or a log line.
 _FORBIDDEN_CHARACTERS = set("<>`\\")
 _FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+# Letters that print as nothing (Hangul fillers, the Braille blank, Khmer inherent vowels, the
+# Mongolian vowel separator): a name made of them looks empty, or like another with a space.
+_BLANK_LETTERS = set("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\u180e")
 
 
 class LabelError(ValueError):
@@ -38,7 +41,7 @@ def normalize_label_name(raw: str) -> str:
             f"{len(name)}."
         )
     bad = sorted(
-        {c for c in name if c in _FORBIDDEN_CHARACTERS}
+        {c for c in name if c in _FORBIDDEN_CHARACTERS or c in _BLANK_LETTERS}
         | {c for c in name if unicodedata.category(c) in _FORBIDDEN_CATEGORIES}
     )
     if bad:

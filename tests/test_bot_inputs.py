@@ -77,6 +77,12 @@ def test_forged_stale_and_foreign_buttons(fake, bot, photos):
         ("/addlabel CAT", "already a label"),
         ("/retirelabel nothing", "no label called"),
         ('/renamelabel "cat', "Usage"),
+        ("/addlabel \u0441at", "looks just like the label cat"),  # a Cyrillic es
+        ("/addlabel Skip", "one of my buttons"),
+        ("/addlabel cat 99%", "one of my buttons"),
+        ("/addlabel /retirelabel", "cannot start with / or @"),
+        ("/addlabel https://example.org", "cannot be a link"),
+        ('/renamelabel cat "Other…"', "one of my buttons"),
     ],
 )
 def test_bad_label_names_are_refused(fake, bot, command, answer):

@@ -425,3 +425,30 @@ async def test_the_events_a_vote_causes_name_the_vote(house):
     await desk.votes.undo(tap, sample_id)
     caused = [(e.kind, e.vote_id) for e in await desk.store.events.after(0) if e.sample_id]
     assert caused == [(EventKind.REINFORCE, vote_id), (EventKind.UNLEARN, vote_id)]
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("\u0455\u0435\u0430", "looks just like the label sea"),  # Cyrillic dze, ie, a
+        ("SEA", "already a label"),
+        ("Skip", "one of my buttons"),
+        ("Other…", "one of my buttons"),
+        ("➕ New label", "one of my buttons"),
+        ("undo", "one of my buttons"),
+        ("sea 99%", "one of my buttons"),
+        ("/retirelabel", "cannot start with / or @"),
+        ("@ada_admin", "cannot start with / or @"),
+        ("https://example.org", "cannot be a link"),
+        ("www.example.org", "cannot be a link"),
+        ("t.me/somebot", "cannot be a link"),
+        ("\u3164", "cannot contain"),  # an invisible Hangul filler
+    ],
+)
+async def test_names_that_could_pass_for_something_else_are_refused(house, name, why):
+    desk = await open_desk(house)
+    await desk.labels.add(ADMIN, "sea")
+    with pytest.raises(DeskError, match=why):
+        await desk.labels.add(ADMIN, name)
+    assert [label.name for label in desk.snapshot.labels] == ["sea"]
+    await desk.labels.add(ADMIN, "Sea glass 2")  # a name that only shares words is fine

@@ -20,7 +20,7 @@ def test_every_button_round_trips_and_fits_telegrams_64_bytes():
 @pytest.mark.parametrize(
     "forged",
     [None, "", "v", "v:", "v:x", "zz:1", "v:1:2:3", "v:-1", "v:1 ", " v:1", "v:1:", "🙂:1",
-     "v:" + "9" * 13, "pa:1:" + "9" * 7],
+     "v:" + "9" * 13, "pa:1:" + "9" * 7, "v:\u0661\u0664:\u0660", "v:\uff11\uff14", "v:1:\u00b2"],
 )  # fmt: skip
 def test_anything_else_is_refused(forged):
     assert parse_tap(forged) is None

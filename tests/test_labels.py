@@ -30,6 +30,9 @@ def test_names_are_normalised(raw, expected):
         ("tab\there", None),  # a tab is white space: folded, not refused
         ("bell\x07", "cannot contain"),
         ("zero\u200bwidth", "cannot contain"),
+        ("\u3164", "cannot contain"),  # a Hangul filler: prints as nothing
+        ("sea\u3164", "cannot contain"),
+        ("\u2800", "cannot contain"),  # the Braille blank
         ("`code`", "cannot contain"),
         ("---", "letter or digit"),
     ],

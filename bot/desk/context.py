@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import texts
+from bot.desk.names import check_new_name
 from bot.desk.ports import JournalPort, ModelPort
 from bot.desk.views import DeskError, GuessView, Policy, TapIn
 from bot.journal import JournalError, NotAppliedYet
@@ -138,6 +139,7 @@ class DeskContext:
         existing = self.snapshot.labels.find(name)
         if existing is not None:
             raise DeskError(texts.label_exists(existing.name, existing.retired))
+        check_new_name(name, self.snapshot.labels)
         return name
 
     def existing_label(self, raw: str) -> Label:
