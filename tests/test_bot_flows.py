@@ -143,3 +143,25 @@ def test_a_stopped_bot_keeps_every_vote_and_restarts(fake, tmp_path, backbone, p
         assert "coffee: 1 examples" in say(fake, ALICE, "/labels").text
     finally:
         running.stop()
+
+
+def test_a_tap_handled_twice_is_invisible_to_the_person(fake, bot, photos, caplog):
+    """A process that took a tap over from a killed one handles it again: its query was
+    answered already ("query is too old") and its message already says so ("message is not
+    modified"). Neither is an error: no "Sorry…", no ERROR line, the vote counted once."""
+    from bot.texts import OUR_FAULT
+
+    say(fake, ADMIN, "/addlabel cat")
+    cat = send_photo(fake, ALICE, photos["chelsea"])
+    first = tap_label(fake, ALICE, cat, "cat")
+    assert first["text"] == "Saved: cat"
+    fake.wait_for(lambda: cat.text.startswith("Saved: cat"))
+    edits, votes = cat.edits, desk_of(bot).store.votes
+    with caplog.at_level("DEBUG", logger="bot"):
+        fake.tap_again(first["callback_query_id"])
+        fake.wait_for(lambda: "was answered before" in caplog.text, what="the second handling")
+        say(fake, ALICE, "/labels")  # handled after it: the bot is done with the tap
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert not [s for s in fake.sent.values() if s.text == OUR_FAULT]
+    assert cat.edits == edits and cat.text.startswith("Saved: cat")
+    assert bot.run(votes.count()) == 1

@@ -7,9 +7,9 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
-from telegram import CallbackQuery, ForceReply, Update
+from telegram import CallbackQuery, ForceReply, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from bot import keyboards, texts
 from bot.desk import AfterTap, Desk, DeskError, TapIn
@@ -35,7 +35,12 @@ class TapAnswer:
         if self.answered:
             raise RuntimeError("a tap was answered twice")
         self.answered = True
-        await self._query.answer(text, show_alert=alert)
+        try:
+            await self._query.answer(text, show_alert=alert)
+        except BadRequest as error:  # answered before: this tap is handled a second time
+            if not _says(error, *ALREADY_ANSWERED):
+                raise
+            log.debug("tap %s was answered before: %s", self._query.id, error.message)
 
     async def finish(self, text: str = "") -> None:
         if not self.answered:
@@ -46,6 +51,34 @@ class TapAnswer:
             await self(text, alert=True)
         elif self._query.message is not None:
             await self._query.message.reply_text(text)
+
+
+ALREADY_ANSWERED = ("query is too old", "query id is invalid")
+NOT_MODIFIED = "message is not modified"
+
+
+def _says(error: BadRequest, *phrases: str) -> bool:
+    return any(phrase in error.message.lower() for phrase in phrases)
+
+
+async def edit_text(
+    query: CallbackQuery, text: str, reply_markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Edits the tapped message; one that already says this (a tap handled twice) is fine."""
+    try:
+        await query.edit_message_text(text, reply_markup=reply_markup)
+    except BadRequest as error:
+        if not _says(error, NOT_MODIFIED):
+            raise
+
+
+async def edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup) -> None:
+    """Replaces the tapped message's buttons; the same buttons again are fine."""
+    try:
+        await query.edit_message_reply_markup(markup)
+    except BadRequest as error:
+        if not _says(error, NOT_MODIFIED):
+            raise
 
 
 TapAction = Callable[[Desk, Update, Context, Tap, TapAnswer], Awaitable[str | None]]
@@ -98,16 +131,15 @@ async def _show_after(update: Update, after: AfterTap) -> None:
     guesses, the tally and the keyboard for the others, with Undo for each voter."""
     query = update.callback_query
     if after.tally is None and after.undoable:
-        await query.edit_message_text(
-            after.outcome, reply_markup=keyboards.undo(after.view.sample.id)
-        )
+        await edit_text(query, after.outcome, reply_markup=keyboards.undo(after.view.sample.id))
         return
     if after.tally is None:
         text, markup = guess_message(dataclasses.replace(after.view, note=after.outcome))
-        await query.edit_message_text(text, reply_markup=markup)
+        await edit_text(query, text, reply_markup=markup)
         return
     text, markup = guess_message(after.view)
-    await query.edit_message_text(
+    await edit_text(
+        query,
         f"{text}\n\n{texts.tally(after.tally)}",
         reply_markup=keyboards.with_undo(markup, after.view.sample.id),
     )
@@ -116,12 +148,12 @@ async def _show_after(update: Update, after: AfterTap) -> None:
 async def _other(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
     labels = await desk.photos.label_page(_tap_in(update), tap.id)
     page = keyboards.label_page(tap.id, labels, tap.arg or 0)
-    await update.callback_query.edit_message_reply_markup(page)
+    await edit_markup(update.callback_query, page)
 
 
 async def _back(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
     _, markup = guess_message(await desk.photos.guesses_again(_tap_in(update), tap.id))
-    await update.callback_query.edit_message_reply_markup(markup)
+    await edit_markup(update.callback_query, markup)
 
 
 async def _new_label(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
@@ -144,8 +176,9 @@ async def _decide(desk: Desk, update: Update, context: Context, tap: Tap, answer
     admin = update.effective_user
     decision = await desk.proposals.decide(admin.id, tap.id, approve=tap.action == Action.APPROVE)
     await answer(texts.decided_short(decision.approved))
-    await update.callback_query.edit_message_text(
-        texts.decided(decision.proposal.name, decision.approved, admin.full_name)
+    await edit_text(
+        update.callback_query,
+        texts.decided(decision.proposal.name, decision.approved, admin.full_name),
     )
     await context.bot.send_message(
         decision.proposal.chat_id,
@@ -158,15 +191,17 @@ async def _rollback(desk: Desk, update: Update, context: Context, tap: Tap, answ
     query, user_id = update.callback_query, update.effective_user.id
     if tap.action == Action.ROLLBACK:
         version = desk.model.rollback_offer(user_id, tap.id)
-        await query.edit_message_text(
-            texts.rollback_question(version), reply_markup=keyboards.rollback_confirm(version)
+        await edit_text(
+            query,
+            texts.rollback_question(version),
+            reply_markup=keyboards.rollback_confirm(version),
         )
     elif tap.action == Action.ROLLBACK_CANCEL:
         desk.model.cancel_rollback(user_id)
-        await query.edit_message_text(texts.ROLLBACK_CANCELLED)
+        await edit_text(query, texts.ROLLBACK_CANCELLED)
     else:
         done = await desk.model.rollback(user_id, tap.id)
-        await query.edit_message_text(texts.restored(done.restored, done.version))
+        await edit_text(query, texts.restored(done.restored, done.version))
 
 
 async def _next(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):

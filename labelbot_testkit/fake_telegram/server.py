@@ -183,6 +183,15 @@ class FakeTelegram:
         self._push({"callback_query": query})
         return query_id
 
+    def tap_again(self, query_id: str) -> None:
+        """Sends a tap's update once more under a new update id, as a process that took it
+        over from a killed one handles it again: its query was answered already."""
+        with self._lock:
+            update = next(
+                u for u in self.pushed if u.get("callback_query", {}).get("id") == query_id
+            )
+        self._push({"callback_query": update["callback_query"]})
+
     # ---- what tests read -----------------------------------------------------------------------
 
     def wait_for(self, predicate, timeout: float = 30.0, what: str = "the bot"):
@@ -299,12 +308,14 @@ class FakeTelegram:
 
     def _api_editmessagetext(self, params):
         sent = self._find(params)
+        _refuse_unchanged(sent, params["text"], params.get("reply_markup"))
         sent.text, sent.reply_markup = params["text"], params.get("reply_markup")
         sent.edits += 1
         return self._as_message(sent)
 
     def _api_editmessagereplymarkup(self, params):
         sent = self._find(params)
+        _refuse_unchanged(sent, sent.text, params.get("reply_markup"))
         sent.reply_markup = params.get("reply_markup")
         sent.edits += 1
         return self._as_message(sent)
@@ -511,3 +522,12 @@ def _json_or_text(value):
         return json.loads(value)
     except json.JSONDecodeError:
         return value
+
+
+def _refuse_unchanged(sent: Sent, text: str, markup) -> None:
+    """Telegram refuses an edit that changes nothing."""
+    if sent.text == text and sent.reply_markup == markup:
+        raise TelegramError(
+            "Bad Request: message is not modified: specified new message content and reply "
+            "markup are exactly the same as a current content and reply markup of the message"
+        )
