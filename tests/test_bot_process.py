@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import time
 
@@ -186,3 +187,34 @@ def test_a_photo_acknowledged_by_a_killed_bot_is_answered_after_restart(tmp_path
         fake.stop()
     assert reply.button("Skip")  # the guesses, with their buttons
     assert "handling 1 updates a stopped process had received" in stderr
+
+
+@pytest.mark.parametrize("damage", ["garbage in the middle", "not a database"])
+def test_a_damaged_store_is_refused_in_one_line_within_seconds(tmp_path, damage):
+    """`labelbot run` and a command on a damaged store exit at once, naming the file and what
+    to do; no thread is left to keep the process waiting (it used to hang)."""
+    data = tmp_path / "data"
+    assert labelbot("addlabel", "cat", cwd=tmp_path, LABELBOT_DATA_DIR=str(data)).returncode == 0
+    store = data / "labelbot.sqlite3"
+    if damage == "not a database":
+        store.write_bytes(os.urandom(store.stat().st_size))
+    else:
+        with store.open("r+b") as file:  # past the header: the tables' pages
+            file.seek(3 * 4096)
+            file.write(os.urandom(4 * 4096))
+    fake = FakeTelegram(token=TOKEN).start()
+    try:
+        for args in (
+            ["run", "--api-base-url", fake.base_url, "--api-file-url", fake.base_file_url],
+            ["addlabel", "dog"],
+        ):
+            started = time.monotonic()
+            result = labelbot(*args, cwd=tmp_path, TELEGRAM_BOT_TOKEN=TOKEN,
+                              LABELBOT_DATA_DIR=str(data))  # fmt: skip
+            assert time.monotonic() - started < 30, args  # the import of TensorFlow at most
+            assert result.returncode == 2, result.stderr
+            last = result.stderr.strip().splitlines()[-1]
+            assert f"the database {store} is damaged" in last and "backup" in last
+            assert "Traceback" not in result.stderr
+    finally:
+        fake.stop()
