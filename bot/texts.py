@@ -343,6 +343,7 @@ VOTE_REFUSALS = {
     "already_voted": "You already voted on this photo.",
     "nothing_to_undo": "There is no vote of yours to undo on this photo.",
     "too_late_to_undo": "Too late to undo this vote.",
+    "label_retired": "That label has just been retired. Please pick another one.",
 }
 
 

@@ -452,3 +452,60 @@ async def test_names_that_could_pass_for_something_else_are_refused(house, name,
         await desk.labels.add(ADMIN, name)
     assert [label.name for label in desk.snapshot.labels] == ["sea"]
     await desk.labels.add(ADMIN, "Sea glass 2")  # a name that only shares words is fine
+
+
+async def test_votes_racing_a_retirement_are_counted_or_refused_never_both(house):
+    """Each vote for a label being retired is refused in its own transaction, or lands before
+    the retirement in the journal: the model never refuses an event, and it equals the
+    weighted ridge on what the store says each photo teaches, before and after re-estimating."""
+    import asyncio
+
+    desk = await open_desk(house)
+    await desk.labels.add(ADMIN, "cat")
+    dog = await desk.labels.add(ADMIN, "dog")
+    photos = [await photo(desk, n, chat=-5) for n in range(1, 13)]
+
+    async def vote(n: int) -> str:
+        tap, sample_id = photos[n]
+        try:
+            await desk.votes.vote(dataclasses.replace(tap, user_id=100 + n), sample_id, dog.id,
+                                  accept)  # fmt: skip
+        except DeskError as refused:
+            return str(refused)
+        return "saved"
+
+    async def voter() -> list[str]:
+        return [await vote(n) for n in range(12)]
+
+    async def retirer() -> None:
+        while await desk.store.votes.count() < 3:  # retired while the votes go on
+            await asyncio.sleep(0.001)
+        await desk.labels.retire(ADMIN, "dog")
+
+    outcomes, _ = await asyncio.gather(voter(), retirer())
+    refusals = {"That label has just been retired. Please pick another one.",
+                "That label does not exist (any more). Please pick another one."}  # fmt: skip
+    assert set(outcomes) <= {"saved"} | refusals and outcomes[:3] == ["saved"] * 3
+    assert outcomes[-1] in refusals
+    assert await desk.store.votes.count() == outcomes.count("saved")
+    results = await desk.store.database.all("SELECT result FROM events")
+    assert {row[0] for row in results} == {"ok"}  # nothing refused by the model
+    await assert_model_holds_the_contributions(desk)
+    await desk.crowd.reestimate()  # ignores the retired label's votes
+    await assert_model_holds_the_contributions(desk)
+
+
+async def test_a_vote_for_a_label_whose_retirement_is_not_applied_yet_is_refused(house):
+    """The window the race above can hit: the retirement is committed to the journal but the
+    model has not applied it, so the model still offers the label. The store refuses the vote
+    in the transaction that would record it; the journal then applies the retirement."""
+    desk = await open_desk(house)
+    dog = await desk.labels.add(ADMIN, "dog")
+    tap, sample_id = await photo(desk, 1)
+    retiring = await desk.store.events.add(EventKind.RETIRE_LABEL, ADMIN, label_id=dog.id)
+    assert not desk.snapshot.labels[dog.id].retired  # not applied yet
+    with pytest.raises(DeskError, match="just been retired"):
+        await desk.votes.vote(tap, sample_id, dog.id, accept)
+    assert await desk.store.votes.count() == 0
+    await desk.journal.apply(retiring)
+    assert desk.snapshot.labels[dog.id].retired

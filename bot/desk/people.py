@@ -35,7 +35,10 @@ class Reliabilities:
         """Re-estimates every voter's reliability from all live votes (off the event loop),
         then corrects the photos whose consensus moved; returns how many photos changed."""
         ctx, store = self.ctx, self.ctx.store
-        votes = [v for v in await store.votes.live() if v[1] not in ctx.banned]
+        retired = {label.id for label in ctx.snapshot.labels if label.retired}
+        votes = [
+            v for v in await store.votes.live() if v[1] not in ctx.banned and v[2] not in retired
+        ]
         self._votes_since_estimate = 0
         labels = ctx.crowd.labels
         gold = frozenset(ctx.policy.admins | {IMPORT_USER})

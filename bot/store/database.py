@@ -136,14 +136,19 @@ class Database:
     async def insert_event(self, kind: EventKind, user_id: int | None, **fields: Any) -> int:
         """Journals a model change inside the caller's transaction; its id. Ids commit in id
         order across processes: PostgreSQL takes the journal's lock, SQLite has one writer."""
-        if isinstance(self.connection, PostgresConnection):
-            await self.connection.lock_journal()
+        await self.lock_journal()
         columns = ["kind", "user_id", "created_at", *fields]
         cursor = await self.execute(
             f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
             (str(kind), user_id, time.time(), *fields.values()),
         )
         return cursor.lastrowid
+
+    async def lock_journal(self) -> None:
+        """Holds, until the caller's transaction ends, the lock every journal writer takes
+        (PostgreSQL, shared by processes; SQLite has one writer at a time anyway)."""
+        if isinstance(self.connection, PostgresConnection):
+            await self.connection.lock_journal()
 
     async def notify(self, channel: str, payload: str = "") -> None:
         """A PostgreSQL notification to the processes that listen on `channel`."""

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from bot.postgres import INTEGRITY_ERRORS
 from bot.store.consensus import Consensus
 from bot.store.database import Database
-from bot.store.records import IMPORT_USER, Decide, NewSample, Sample, VoteRefused
+from bot.store.records import IMPORT_USER, Decide, EventKind, NewSample, Sample, VoteRefused
 from bot.store.samples import Samples
 
 DUPLICATE_VOTE = (*INTEGRITY_ERRORS, sqlite3.IntegrityError)
@@ -33,6 +33,7 @@ class Votes:
         """
         try:
             async with self.db.transaction():
+                await self._refuse_retired(label_id)
                 vote_id = await self._insert(sample, user_id, label_id)
                 return await self.consensus.follow(sample.id, decide, user_id, vote_id=vote_id)
         except DUPLICATE_VOTE as error:
@@ -61,6 +62,21 @@ class Votes:
                 )
                 event_id = followed or event_id
         return event_id
+
+    async def _refuse_retired(self, label_id: int | None) -> None:
+        """A label retired, or being retired (its event committed, not applied yet), takes no
+        vote: checked under the journal's lock, in the vote's own transaction, so that no vote
+        event can follow the retirement's in the journal."""
+        if label_id is None:
+            return
+        await self.db.lock_journal()
+        retiring = await self.db.one(
+            "SELECT 1 FROM labels WHERE id = ? AND retired = 1 UNION ALL SELECT 1 FROM events "
+            "WHERE kind = ? AND label_id = ? AND result IS NULL",
+            (label_id, str(EventKind.RETIRE_LABEL), label_id),
+        )
+        if retiring is not None:
+            raise VoteRefused("label_retired")
 
     async def _insert(self, sample: Sample, user_id: int, label_id: int | None) -> int:
         top = sample.prediction[0].label_id if sample.prediction else None
