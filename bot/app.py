@@ -27,7 +27,7 @@ from telegram.ext import (
 )
 
 from bot import handlers
-from bot.desk import Desk
+from bot.desk.desk import Desk
 from bot.handlers import BotData
 from bot.inbox import DurableApplication, DurableQueue, Inbox, InboxSweeper
 

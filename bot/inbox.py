@@ -15,7 +15,12 @@ so a slow update is never taken from a process that is still working on it. An u
 handling was started MAX_ATTEMPTS times is given up (logged as an error, its content kept
 until pruned), so one that kills its process cannot kill every restart. Handling an update
 twice is safe: the same vote again is that vote (`bot.store.Store.record_vote`), and a photo
-already answered is not answered again (`bot.desk.Desk.take_photo`).
+already answered is not answered again (`bot.desk.photos.Photos.take`).
+
+One person's updates are handled in the order Telegram numbered them, whichever process
+handles them and whenever: an update waits until every older update of the same person is
+done (`Inbox.wait_for_older`). A vote taken over from a killed process is thus applied before
+the Undo the person sent after the restart, never after it (which would count the vote again).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ LEASE = 30.0  # seconds after its owner's last renewal that an open update may b
 RENEW_EVERY = 5.0  # seconds between a process's renewals of its own claims (and sweeps)
 MAX_ATTEMPTS = 3  # an update started this many times without finishing is given up
 KEPT_FOR = 24 * 3600.0  # seconds handled updates are kept, to recognise redeliveries
+ORDER_POLL = 0.05  # seconds between looks at a person's older updates still open
+ORDER_PATIENCE = LEASE + 3 * RENEW_EVERY  # an older update is taken over well within this
 
 
 class Inbox:
@@ -60,6 +67,19 @@ class Inbox:
             payload=json.dumps(update.to_dict()),
         )
         return await self.store.inbox.receive(entry, self.owner)
+
+    async def wait_for_older(self, update: Update) -> None:
+        """Returns once no older update of the same person is open: handled, given up, or
+        (after ORDER_PATIENCE, which a takeover needs at most) left to whoever holds it."""
+        user = update.effective_user
+        if user is None:
+            return
+        deadline = time.monotonic() + ORDER_PATIENCE
+        while await self.store.inbox.open_before(self.bot.id, user.id, update.update_id):
+            if time.monotonic() > deadline:
+                log.warning("update %d goes ahead of an older one still open", update.update_id)
+                return
+            await asyncio.sleep(ORDER_POLL)
 
     async def done(self, update: Update) -> None:
         await self.store.inbox.done(self.bot.id, update.update_id)
@@ -102,11 +122,14 @@ class DurableQueue(asyncio.Queue):
 
 
 class DurableApplication(Application):
-    """The Application, marking each update done in the inbox once it has been handled."""
+    """The Application, handling one person's updates in order and marking each done in the
+    inbox once it has been handled."""
 
     async def process_update(self, update: object) -> None:
-        await super().process_update(update)
         inbox = getattr(self.update_queue, "inbox", None)
+        if isinstance(update, Update) and inbox is not None:
+            await inbox.wait_for_older(update)
+        await super().process_update(update)
         if isinstance(update, Update) and inbox is not None:
             try:
                 await inbox.done(update)

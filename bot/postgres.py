@@ -30,8 +30,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from bot.store.schema import ASSIGNED_IDS  # an insert into one reports the id it wrote
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -119,15 +117,18 @@ class _Pending:
 class PostgresConnection:
     """One asyncpg connection behaving like the store's aiosqlite connection."""
 
-    def __init__(self, connection: asyncpg.Connection, url: str) -> None:
+    def __init__(
+        self, connection: asyncpg.Connection, url: str, assigned_ids: frozenset[str]
+    ) -> None:
         self._connection = connection
         self._url = url
+        self._assigned_ids = assigned_ids  # tables whose inserts report the id they wrote
         self._busy = asyncio.Lock()
         self._transaction: asyncpg.transaction.Transaction | None = None
 
     @classmethod
-    async def connect(cls, url: str) -> PostgresConnection:
-        return cls(await asyncpg.connect(url, timeout=10), url)
+    async def connect(cls, url: str, assigned_ids: frozenset[str]) -> PostgresConnection:
+        return cls(await asyncpg.connect(url, timeout=10), url, assigned_ids)
 
     async def _call(self, work: Callable[[], Awaitable[T]], *, opens: bool = False) -> T:
         """Runs `work` (under `_busy`); after a lost connection, re-opens it and runs `work`
@@ -164,7 +165,7 @@ class PostgresConnection:
     async def _execute(self, sql: str, args: tuple) -> PostgresCursor:
         query = to_dollar_placeholders(sql)
         table = _INSERT_INTO.match(sql)
-        returns_id = table is not None and table.group(1).lower() in ASSIGNED_IDS
+        returns_id = table is not None and table.group(1).lower() in self._assigned_ids
         if returns_id and "RETURNING" not in sql.upper():
             query += " RETURNING id"
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.desk import Desk, Policy
+from bot.desk.desk import Desk
+from bot.desk.views import Policy
 from bot.heads import FollowedModel
 from bot.journal import Journal, RemoteJournal
 from bot.store import Store

@@ -15,7 +15,8 @@ import logging
 
 import asyncpg
 
-from bot.desk import REESTIMATE_EVERY, Desk
+from bot.desk.desk import Desk
+from bot.desk.views import REESTIMATE_EVERY
 from bot.heads import CHECKPOINT_REQUEST, POLL_SECONDS, Head
 from bot.store import EVENTS_CHANNEL
 from labelbot.house import House

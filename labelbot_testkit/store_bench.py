@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.desk import TapIn
+from bot.desk.views import TapIn
 from bot.store import NewSample, Prediction, Sample, Store
 from labelbot.house import House
 from labelbot.settings import Settings

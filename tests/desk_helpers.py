@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 from helpers import weighted_ridge
 
-from bot.desk import Desk, TapIn
+from bot.desk.desk import Desk
+from bot.desk.views import TapIn
 from bot.store import NewSample, Prediction
 from labelbot.house import House
 

@@ -79,9 +79,23 @@ def import_graph() -> dict[str, set[str]]:
     }
     modules = {module_name(path) for path in files}
     return {
-        module_name(path): {name for name in names if name in modules} - {module_name(path)}
+        module_name(path): {
+            imported
+            for name in names
+            for imported in _with_packages(name, module_name(path))
+            if imported in modules
+        }
+        - {module_name(path)}
         for path, names in files.items()
     }
+
+
+def _with_packages(name: str, importer: str) -> set[str]:
+    """`a.b.c` and the packages Python runs first to import it (`a`, `a.b`), less those the
+    importer is itself inside (they are already being imported when it runs)."""
+    parts = name.split(".")
+    chain = {".".join(parts[:n]) for n in range(1, len(parts) + 1)}
+    return {m for m in chain if m == name or not importer.startswith(m + ".")}
 
 
 def test_no_module_imports_itself_through_others():

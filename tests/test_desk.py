@@ -21,7 +21,7 @@ from desk_helpers import (
     photo,
 )
 
-from bot.desk import DeskError, Imported, TapIn
+from bot.desk.views import DeskError, Imported, TapIn
 from bot.store import EventKind, ProposalState
 from labelbot.house import House
 from labelbot.settings import Secret, Settings

@@ -12,7 +12,7 @@ import pytest
 from desk_helpers import ADMIN, ALICE, accept, assert_model_holds_the_contributions, open_desk
 from desk_helpers import photo as stored_photo
 
-from bot.desk import DeskError
+from bot.desk.views import DeskError
 from bot.journal import JournalError
 from bot.store import EventKind
 from bot.texts import NOT_APPLIED_YET

@@ -11,7 +11,7 @@ import pytest
 from desk_helpers import ADMIN, accept, assert_model_holds_the_contributions, embedding, photo
 from helpers import labelbot, labelbot_process
 
-from bot.desk import DeskError
+from bot.desk.views import DeskError
 from bot.heads import Head
 from labelbot.house import House
 from labelbot.settings import Secret, Settings
@@ -204,7 +204,7 @@ async def test_a_rollback_through_a_replica_is_applied_by_the_trainer(postgres, 
 
 
 async def test_the_trainer_reestimates_reliabilities_every_25_votes_not_events(postgres, tmp_path):
-    from bot.desk import REESTIMATE_EVERY
+    from bot.desk.views import REESTIMATE_EVERY
 
     url = postgres.new_database()
     async with trainer_running(url, tmp_path / "trainer"), replica(url, tmp_path / "a") as a:

@@ -11,7 +11,8 @@ from telegram import InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.ext import CallbackContext, ExtBot
 
 from bot import keyboards, texts
-from bot.desk import Desk, DeskError, GuessView
+from bot.desk.desk import Desk
+from bot.desk.views import DeskError, GuessView
 from bot.inbox import InboxSweeper
 
 

@@ -8,7 +8,8 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 
 from bot import texts
-from bot.desk import Desk, GuessView, PhotoIn
+from bot.desk.desk import Desk
+from bot.desk.views import GuessView, PhotoIn
 from bot.export import PhotoGone
 from bot.handlers.common import Context, desk_of, guess_message, quoting, refusals_as_replies
 from bot.store import Sample

@@ -12,7 +12,8 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 
 from bot import keyboards, texts
-from bot.desk import AfterTap, Desk, DeskError, TapIn
+from bot.desk.desk import Desk
+from bot.desk.views import AfterTap, DeskError, TapIn
 from bot.handlers.common import Context, desk_of, guess_message, quoting
 from bot.handlers.photos import send_review
 from bot.keyboards import Action, Tap, parse_tap

@@ -23,6 +23,7 @@ import aiosqlite
 from bot import migrations
 from bot.postgres import DATABASE_ERRORS, PostgresConnection, is_postgres_url
 from bot.store.records import EventKind, StoreError
+from bot.store.schema import ASSIGNED_IDS
 
 
 class Database:
@@ -41,7 +42,7 @@ class Database:
     async def open_postgres(cls, url: str) -> Database:
         """Connects to (and migrates) a PostgreSQL database; StoreError says why it cannot."""
         try:
-            connection = await PostgresConnection.connect(url)
+            connection = await PostgresConnection.connect(url, ASSIGNED_IDS)
             await connection.migrate()
         except DATABASE_ERRORS as error:
             raise StoreError(f"cannot use the database {without_password(url)}: {error}") from None

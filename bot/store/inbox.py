@@ -85,6 +85,15 @@ class Inbox:
                     given_up.append(update_id)
         return given_up
 
+    async def open_before(self, bot_id: int, user_id: int, update_id: int) -> bool:
+        """Whether an older update of this person is still open, here or in another process."""
+        row = await self.db.one(
+            "SELECT 1 FROM inbox WHERE user_id = ? AND bot_id = ? AND update_id < ? "
+            "AND done_at IS NULL LIMIT 1",
+            (user_id, bot_id, update_id),
+        )
+        return row is not None
+
     async def prune(self, before: float) -> None:
         """Forgets updates received before `before` that were handled or given up on."""
         await self.db.commit_one(

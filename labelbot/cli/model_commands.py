@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.desk import DeskError, Imported, content_hash
+from bot.desk.imports import content_hash
+from bot.desk.views import DeskError, Imported
 from labelbot.cli.errors import CommandError
 from labelbot.cli.progress import bar
 from labelbot.house import House
