@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ from bot.store import Store
 from labelbot.quiet import import_tensorflow_quietly
 from labelbot.settings import Settings
 from labelbot.writer_lock import WriterLock
+from model_core.checkpoints import AheadOfJournal
 from model_core.embedder import ImageEmbedder
 from model_core.model import ModelSnapshot
 from model_core.service import ModelReader, ModelService
@@ -159,7 +161,7 @@ class House:
         try:
             store = await self._connect_store()
             embedder = self.embedder() if reads_photos else None
-            service = ModelService.open(self.data.models, self.settings.learner, embedder=embedder)
+            service = await self._model_within(store, embedder)
             journal = Journal(store, service)
             replayed = await journal.catch_up()
         except BaseException:
@@ -172,6 +174,35 @@ class House:
         self._desk = Desk(self._policy(), store, service, journal, self.data.exports)
         await self._desk.crowd.load()
         return self._desk
+
+    async def _model_within(self, store: Store, embedder) -> ModelService:
+        """The newest checkpoint the store's journal can carry on from: never one holding
+        events the store lost (an older store restored, a deleted WAL, an empty file)."""
+        ends = await store.events.last_id()
+        try:
+            return ModelService.open(
+                self.data.models, self.settings.learner, embedder=embedder, journal_ends_at=ends
+            )
+        except AheadOfJournal as error:
+            raise DataDirError(
+                f"{error}. The store is older than the model, empty, or another bot's: restore "
+                f"the store from the backup that goes with {self.data.models}, or run `labelbot "
+                "reset-model` to set the model aside and rebuild it from this store's journal"
+            ) from None
+
+    def reset_model(self) -> Path | None:
+        """Moves the model's checkpoints aside (never deletes them); the next start rebuilds
+        the model from the store's journal. Where they went, or None if there were none."""
+        self.claim()
+        try:
+            if not self.data.models.is_dir():
+                return None
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            aside = self.data.models.with_name(f"models.set-aside-{stamp}")
+            self.data.models.rename(aside)
+            return aside
+        finally:
+            self.release()
 
     def _policy(self, **overrides) -> Policy:
         """The desk's part of the settings (its fields are named as the settings' are)."""

@@ -1,9 +1,10 @@
 """Atomic, versioned checkpoints of the learned state.
 
-Each version is a directory `v000042/` holding `state.npz` (every learned array) and
+Each version is a directory `v000042/` holding `state.npz` (every learned array),
 `meta.json` (version, last applied event id, learner name and config, labels, and the SHA-256
-of `state.npz`). It is written under a temporary name, fsynced, then renamed into place, so a
-reader sees a whole checkpoint or none. A damaged one is skipped in favour of the one before.
+of `state.npz`) and `meta.sha256` (the SHA-256 of `meta.json`, so that an edited meta is found
+too). It is written under a temporary name, fsynced, then renamed into place, so a reader sees
+a whole checkpoint or none. A damaged one is skipped in favour of the one before.
 """
 
 from __future__ import annotations
@@ -28,6 +29,18 @@ FORMAT = 1
 
 class CheckpointError(RuntimeError):
     """No usable checkpoint where one was asked for."""
+
+
+class AheadOfJournal(CheckpointError):
+    """Every intact checkpoint holds events the journal (the store) does not: the store is
+    older than the model, empty, or another bot's."""
+
+    def __init__(self, newest: int, newest_event: int, journal_event: int) -> None:
+        super().__init__(
+            f"every model checkpoint is ahead of the store: the newest, v{newest}, holds events "
+            f"up to #{newest_event}; the store's journal ends at #{journal_event}"
+        )
+        self.newest = newest
 
 
 @dataclass(frozen=True)
@@ -67,8 +80,10 @@ class CheckpointStore:
         }
         final = self._path(checkpoint.version)
         scratch = Path(tempfile.mkdtemp(prefix=".writing-", dir=self.directory))
+        meta_bytes = json.dumps(meta, indent=1).encode()
         _write_synced(scratch / "state.npz", state_bytes)
-        _write_synced(scratch / "meta.json", json.dumps(meta, indent=1).encode())
+        _write_synced(scratch / "meta.json", meta_bytes)
+        _write_synced(scratch / "meta.sha256", hashlib.sha256(meta_bytes).hexdigest().encode())
         _fsync_directory(scratch)
         if final.exists():  # the same version written again (after a rollback, say)
             shutil.rmtree(final)
@@ -87,7 +102,9 @@ class CheckpointStore:
     def load(self, version: int) -> Checkpoint:
         path = self._path(version)
         try:
-            meta = json.loads((path / "meta.json").read_text())
+            meta_bytes = (path / "meta.json").read_bytes()
+            _check_meta(path, version, meta_bytes)
+            meta = json.loads(meta_bytes)
             state_bytes = (path / "state.npz").read_bytes()
             if hashlib.sha256(state_bytes).hexdigest() != meta["state_sha256"]:
                 raise CheckpointError(f"checkpoint v{version} is damaged (hash mismatch)")
@@ -107,13 +124,29 @@ class CheckpointStore:
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise CheckpointError(f"checkpoint v{version} is unreadable: {error}") from error
 
-    def load_latest(self) -> Checkpoint | None:
-        """The newest checkpoint that reads back intact, or None when there is none."""
+    def load_latest(self, within: int | None = None) -> Checkpoint | None:
+        """The newest checkpoint that reads back intact, or None when there is none. With
+        `within` (the journal's last event id), only one that holds no later event: a model is
+        never loaded ahead of the journal it must replay from (AheadOfJournal when every
+        intact checkpoint is)."""
+        ahead = None
         for version in reversed(self.versions()):
             try:
-                return self.load(version)
+                checkpoint = self.load(version)
             except CheckpointError as error:
                 log.warning("%s; trying the previous version", error)
+                continue
+            if within is None or checkpoint.last_event_id <= within:
+                if ahead is not None:
+                    log.warning(
+                        "checkpoint v%d holds events up to #%d, after the journal's last (#%d): "
+                        "the model starts from v%d instead",
+                        ahead.version, ahead.last_event_id, within, checkpoint.version,
+                    )  # fmt: skip
+                return checkpoint
+            ahead = ahead or checkpoint
+        if ahead is not None:
+            raise AheadOfJournal(ahead.version, ahead.last_event_id, within or 0)
         return None
 
     def _path(self, version: int) -> Path:
@@ -125,6 +158,14 @@ class CheckpointStore:
         for stale in self.directory.glob(".writing-*"):
             if time.time() - stale.stat().st_mtime > 3600:  # left over by a crash
                 shutil.rmtree(stale, ignore_errors=True)
+
+
+def _check_meta(path: Path, version: int, meta_bytes: bytes) -> None:
+    """An edited meta.json (say, its last event id) is damage. Checkpoints written before the
+    checksum have none to check."""
+    recorded = path / "meta.sha256"
+    if recorded.exists() and recorded.read_text().strip() != hashlib.sha256(meta_bytes).hexdigest():
+        raise CheckpointError(f"checkpoint v{version} is damaged (meta.json was changed)")
 
 
 def _write_synced(path: Path, data: bytes) -> None:

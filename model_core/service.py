@@ -168,11 +168,14 @@ class ModelService(ModelReader):
         keep: int = 10,
         checkpoint_every: int = 50,
         learner_params: dict[str, Any] | None = None,
+        journal_ends_at: int | None = None,
     ) -> ModelService:
-        """Loads the newest intact checkpoint under `directory`, or starts a new model."""
+        """Loads the newest intact checkpoint under `directory` (with `journal_ends_at`, the
+        newest that holds no later event: see `CheckpointStore.load_latest`), or starts a new
+        model."""
         limit_blas_threads()
         store = CheckpointStore(directory, keep=keep)
-        checkpoint = store.load_latest()
+        checkpoint = store.load_latest(journal_ends_at)
         if checkpoint is None:
             model = LabelModel.new(learner, **(learner_params or {}))
         else:

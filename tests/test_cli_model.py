@@ -180,3 +180,16 @@ def test_export_data_refuses_bad_filters_in_one_line(imported, arguments, messag
     assert result.returncode == 2
     assert result.stderr.strip().startswith(f"labelbot export: {message}")
     assert not (root / "x").exists()
+
+
+def test_a_model_ahead_of_its_store_is_one_line_and_reset_model_is_the_way_out(tmp_path):
+    env = {"LABELBOT_DATA_DIR": str(tmp_path / "data")}
+    assert labelbot("addlabel", "cat", cwd=tmp_path, **env).returncode == 0
+    for store in (tmp_path / "data").glob("labelbot.sqlite3*"):
+        store.unlink()  # an empty store is made in its place
+    refused = labelbot("addlabel", "dog", cwd=tmp_path, **env)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "ahead of the store" in refused.stderr and "labelbot reset-model" in refused.stderr
+    reset = labelbot("reset-model", cwd=tmp_path, **env)
+    assert reset.returncode == 0 and "rebuilds it from the store's journal" in reset.stdout
+    assert labelbot("addlabel", "dog", cwd=tmp_path, **env).returncode == 0

@@ -99,3 +99,49 @@ async def test_a_refusal_is_recorded_and_the_journal_goes_on(settings):
     assert results[refused].startswith("refused: ") and desk.journal.stall is None
     assert list(results.values())[-1] == "ok"
     await house.close()
+
+
+async def test_a_model_ahead_of_an_empty_store_is_refused_until_set_aside(settings):
+    """A store deleted (or replaced by an empty one) beside a trained model: the model's
+    votes are no longer in any journal, so the bot refuses, naming both sides and the way out."""
+    from labelbot.house import DataDirError
+
+    house = House(settings, command="labelbot run")
+    desk = await open_desk(house)
+    cat = await desk.labels.add(ADMIN, "cat")
+    tap, sample_id = await stored_photo(desk, 1)
+    await desk.votes.vote(tap, sample_id, cat.id, accept)
+    await house.close()
+    for leftover in settings.data_dir.glob("labelbot.sqlite3*"):
+        leftover.unlink()
+    with pytest.raises(DataDirError, match=r"ahead of the store.*labelbot reset-model"):
+        await open_desk(House(settings, command="labelbot run"))
+    aside = House(settings, command="labelbot reset-model").reset_model()
+    assert aside is not None and (aside / "v000001").is_dir()  # set aside, not deleted
+    house = House(settings, command="labelbot run")
+    desk = await open_desk(house)
+    assert len(desk.snapshot.labels) == 0  # rebuilt from the (empty) journal
+    await house.close()
+
+
+async def test_an_older_store_brings_the_model_back_to_what_it_holds(settings, caplog):
+    """A store restored from an older backup (or one that lost its WAL): the model starts from
+    the newest checkpoint the store's journal can carry on from, and says so."""
+    house = House(settings, command="labelbot run")
+    desk = await open_desk(house)
+    await desk.labels.add(ADMIN, "cat")
+    await desk.service.checkpoint()
+    store = settings.data_dir / "labelbot.sqlite3"
+    with sqlite3.connect(store) as live, sqlite3.connect(settings.data_dir / "backup") as backup:
+        live.backup(backup)
+    await desk.labels.add(ADMIN, "dog")
+    await house.close()
+    (settings.data_dir / "backup").replace(store)
+    for wal in settings.data_dir.glob("labelbot.sqlite3-*"):
+        wal.unlink()
+    with caplog.at_level(logging.WARNING, logger="model_core.checkpoints"):
+        house = House(settings, command="labelbot run")
+        desk = await open_desk(house)
+    assert [label.name for label in desk.snapshot.labels] == ["cat"]
+    assert "after the journal's last (#1): the model starts from" in caplog.text
+    await house.close()

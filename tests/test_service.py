@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from model_core.checkpoints import CheckpointStore
+from model_core.checkpoints import AheadOfJournal, CheckpointStore
 from model_core.labels import LabelError
 from model_core.model import LabelModel
 from model_core.service import ModelService
@@ -97,6 +97,35 @@ async def test_a_damaged_checkpoint_falls_back_to_the_previous_one(tmp_path):
     reopened = await open_service(tmp_path)
     assert [label.name for label in reopened.snapshot.labels] == ["Bag"]
     await reopened.close()
+
+
+async def test_an_edited_meta_is_damage_too(tmp_path):
+    """meta.json (the last event id, the labels) is covered by its own checksum."""
+    service = await open_service(tmp_path)
+    await service.add_label("Bag", event_id=1)
+    await service.add_label("Sandal", event_id=2)
+    await service.close()
+    store = CheckpointStore(tmp_path / "models")
+    meta = store._path(store.versions()[-1]) / "meta.json"
+    meta.write_text(meta.read_text().replace('"last_event_id": 2', '"last_event_id": 42'))
+    reopened = await open_service(tmp_path)
+    assert [label.name for label in reopened.snapshot.labels] == ["Bag"]
+    assert reopened.last_event_id == 1
+    await reopened.close()
+
+
+async def test_a_model_never_starts_ahead_of_its_journal(tmp_path):
+    """The newest checkpoint that holds no event after the journal's last one is loaded; when
+    every checkpoint is ahead (an empty or older journal), opening refuses and names both."""
+    service = await open_service(tmp_path)
+    for event_id, name in enumerate(("Bag", "Sandal", "Boot"), start=1):
+        await service.add_label(name, event_id=event_id)
+    await service.close()
+    behind = await open_service(tmp_path, journal_ends_at=2)  # the journal lost event 3
+    assert [label.name for label in behind.snapshot.labels] == ["Bag", "Sandal"]
+    await behind.close()
+    with pytest.raises(AheadOfJournal, match=r"v\d+, holds events up to #3; .* ends at #0"):
+        await open_service(tmp_path, journal_ends_at=0)  # an empty store
 
 
 async def test_only_the_last_versions_are_kept(tmp_path):

@@ -22,6 +22,10 @@ class Events:
         async with self.db.transaction():
             return await self.db.insert_event(kind, user_id, **fields)
 
+    async def last_id(self) -> int:
+        """The journal's newest event id (0 for an empty journal)."""
+        return await self.db.value("SELECT COALESCE(MAX(id), 0) FROM events")
+
     async def after(self, event_id: int) -> list[Event]:
         """Committed events only: the lock keeps out a write transaction's rows that are on
         this shared connection but not yet committed (applying one that a crash then rolls

@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
         "version", nargs="?", type=int, metavar="VERSION", help="default: the one before"
     )
     _add_export(commands)
+    commands.add_parser(
+        "reset-model",
+        help="set the model's checkpoints aside; the next start rebuilds it from the store",
+    )
     mover = commands.add_parser(
         "migrate-db", help="move the store from its SQLite file into an empty PostgreSQL database"
     )
@@ -211,6 +215,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, logs: Logs) -> int:
             return model_commands.add_label(settings, args.name)
         case "rollback":
             return model_commands.rollback(settings, args.version)
+        case "reset-model":
+            return model_commands.reset_model(settings)
         case "export" if args.what == "data":
             return export_commands.export_data(
                 settings, args.out, images=args.images, settled_only=args.settled_only,

@@ -168,6 +168,16 @@ def rollback(settings: Settings, version: int | None) -> int:
     return _write(House(settings, command="labelbot rollback"), run, reads_photos=False)
 
 
+def reset_model(settings: Settings) -> int:
+    """The way out when the model is ahead of its store (see `House.reset_model`)."""
+    aside = House(settings, command="labelbot reset-model").reset_model()
+    if aside is None:
+        print("there is no model to set aside; the next start builds one from the store")
+    else:
+        print(f"moved the model to {aside}; the next start rebuilds it from the store's journal")
+    return 0
+
+
 def _write(house: House, change, *, reads_photos: bool) -> int:
     """Runs one change on the desk, holding the writer lock; a refusal is one line."""
 
