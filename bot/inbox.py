@@ -17,16 +17,19 @@ until pruned), so one that kills its process cannot kill every restart. Handling
 twice is safe: the same vote again is that vote (`bot.store.Store.record_vote`), and a photo
 already answered is not answered again (`bot.desk.photos.Photos.take`).
 
-One person's updates are handled in the order Telegram numbered them, whichever process
-handles them and whenever: an update waits until every older update of the same person is
-done (`Inbox.wait_for_older`). A vote taken over from a killed process is thus applied before
-the Undo the person sent after the restart, never after it (which would count the vote again).
+One person's taps and messages are handled in the order Telegram numbered them, whichever
+process handles them and whenever: such an update waits until every older one of the same
+person is done (`Inbox.wait_for_older`). A vote taken over from a killed process is thus
+applied before the Undo the person sent after the restart, never after it (which would count
+the vote again). Photos keep no order: each is a sample of its own, several of one person's
+are read at once (up to `bot.admission`'s share), and a tap never waits for a download.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -66,13 +69,15 @@ class Inbox:
             user_id=None if user is None else user.id,
             payload=json.dumps(update.to_dict()),
         )
-        return await self.store.inbox.receive(entry, self.owner)
+        return await self.store.inbox.receive(
+            dataclasses.replace(entry, in_order=keeps_order(update)), self.owner
+        )
 
     async def wait_for_older(self, update: Update) -> None:
         """Returns once no older update of the same person is open: handled, given up, or
         (after ORDER_PATIENCE, which a takeover needs at most) left to whoever holds it."""
         user = update.effective_user
-        if user is None:
+        if user is None or not keeps_order(update):
             return
         deadline = time.monotonic() + ORDER_PATIENCE
         while await self.store.inbox.open_before(self.bot.id, user.id, update.update_id):
@@ -99,6 +104,12 @@ class Inbox:
 
     async def prune(self) -> None:
         await self.store.inbox.prune(time.time() - KEPT_FOR)
+
+
+def keeps_order(update: Update) -> bool:
+    """Taps and text keep their person's order; photos (and image files) do not."""
+    message = update.message
+    return message is None or not (message.photo or message.document)
 
 
 class DurableQueue(asyncio.Queue):

@@ -19,9 +19,18 @@ class Inbox:
         now = time.time()
         cursor = await self.db.commit_one(
             "INSERT INTO inbox (bot_id, update_id, user_id, payload, owner, claimed_at, "
-            "attempts, received_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?) "
+            "attempts, received_at, in_order) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) "
             "ON CONFLICT (bot_id, update_id) DO NOTHING",
-            (entry.bot_id, entry.update_id, entry.user_id, entry.payload, owner, now, now),
+            (
+                entry.bot_id,
+                entry.update_id,
+                entry.user_id,
+                entry.payload,
+                owner,
+                now,
+                now,
+                int(entry.in_order),
+            ),
         )
         return cursor.rowcount == 1
 
@@ -86,10 +95,11 @@ class Inbox:
         return given_up
 
     async def open_before(self, bot_id: int, user_id: int, update_id: int) -> bool:
-        """Whether an older update of this person is still open, here or in another process."""
+        """Whether an older update of this person that keeps its order is still open, here or
+        in another process."""
         row = await self.db.one(
             "SELECT 1 FROM inbox WHERE user_id = ? AND bot_id = ? AND update_id < ? "
-            "AND done_at IS NULL LIMIT 1",
+            "AND done_at IS NULL AND in_order = 1 LIMIT 1",
             (user_id, bot_id, update_id),
         )
         return row is not None

@@ -146,6 +146,7 @@ class InboxEntry:
     update_id: int
     user_id: int | None
     payload: str
+    in_order: bool = True  # handled after the person's older such updates (photos are not)
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,7 @@ inbox = sa.Table(
     sa.Column("attempts", INT, nullable=False),
     sa.Column("received_at", REAL, nullable=False),
     sa.Column("done_at", REAL),
+    sa.Column("in_order", INT),  # 1: handled after the person's older such updates (not photos)
     sa.Index("inbox_open", "done_at", "claimed_at"),
     sa.Index("inbox_by_user", "user_id"),
 )  # fmt: skip
