@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bot.desk.views import DeskError
 from model_core.model import Guess
 
 if TYPE_CHECKING:
@@ -334,9 +335,9 @@ def decided(name: str | None, approved: bool, by: str) -> str:
     return f"{name}: {'approved' if approved else 'rejected'} by {by}."
 
 
-def vote_refused(code: str) -> str:
+def vote_refused(why: str) -> str:
     """A vote or undo the store refused, by its code (`bot.store.VoteRefused.code`)."""
-    return VOTE_REFUSALS[code]
+    return VOTE_REFUSALS[why]
 
 
 VOTE_REFUSALS = {
@@ -388,3 +389,52 @@ NAME_LOOKS_LIKE_BUTTON = "A label name cannot look like one of my buttons or a g
 
 def name_looks_like(existing: str) -> str:
     return f"That name looks just like the label {existing}; please choose another one."
+
+
+# ---- refusals: a code and its details, said here --------------------------------------------
+
+
+def refused(code: str, **details: object) -> DeskError:
+    """The desk's refusal `code`, with what it says in English as the exception's text."""
+    return DeskError(code, refusal(code, **details), **details)
+
+
+def refusal(code: str, **details: object) -> str:
+    """What a refusal says to the person (handlers render DeskError's code and details)."""
+    said = REFUSALS[code]
+    return said(**details) if callable(said) else said
+
+
+def _model_refusal(said: str) -> str:
+    return said  # the model's own words (model_core.labels)
+
+
+REFUSALS = {
+    "not_admin": NOT_ADMIN,
+    "not_applied_yet": NOT_APPLIED_YET,
+    "did_not_work": did_not_work,
+    "vote_refused": vote_refused,
+    "unknown_sample": UNKNOWN_SAMPLE,
+    "wrong_message": WRONG_MESSAGE,
+    "unknown_label": UNKNOWN_LABEL,
+    "model_refusal": _model_refusal,
+    "label_exists": label_exists,
+    "no_such_label": no_such_label,
+    "import_label_retired": IMPORT_LABEL_RETIRED,
+    "usage": usage,
+    "already_retired": already_retired,
+    "version_gone": version_gone,
+    "no_earlier_version": NO_EARLIER_VERSION,
+    "rename_usage": RENAME_USAGE,
+    "name_looks_like_command": NAME_LOOKS_LIKE_COMMAND,
+    "name_looks_like_link": NAME_LOOKS_LIKE_LINK,
+    "name_looks_like_button": NAME_LOOKS_LIKE_BUTTON,
+    "name_looks_like": name_looks_like,
+    "admins_cannot_be_banned": ADMINS_CANNOT_BE_BANNED,
+    "usage_user_id": usage_user_id,
+    "slow_down": SLOW_DOWN,
+    "image_refused": image_refused,
+    "already_decided": ALREADY_DECIDED,
+    "nothing_to_review": NOTHING_TO_REVIEW,
+    "bad_button": BAD_BUTTON,
+}

@@ -509,3 +509,22 @@ async def test_a_vote_for_a_label_whose_retirement_is_not_applied_yet_is_refused
     assert await desk.store.votes.count() == 0
     await desk.journal.apply(retiring)
     assert desk.snapshot.labels[dog.id].retired
+
+
+async def test_a_refusal_carries_a_code_and_details_that_texts_renders(house):
+    """Handlers say a refusal with `texts.refusal(code, **details)`: a wording change or a
+    translation touches bot/texts.py alone."""
+    from bot import texts
+
+    desk = await open_desk(house)
+    await desk.labels.add(ADMIN, "sea")
+    with pytest.raises(DeskError) as not_admin:
+        await desk.labels.add(BOB, "dog")
+    with pytest.raises(DeskError) as exists:
+        await desk.labels.add(ADMIN, "SEA")
+    assert (not_admin.value.code, not_admin.value.details) == ("not_admin", {})
+    assert (exists.value.code, exists.value.details) == (
+        "label_exists", {"name": "sea", "retired": False}
+    )  # fmt: skip
+    for refused in (not_admin.value, exists.value):
+        assert texts.refusal(refused.code, **refused.details) == str(refused)

@@ -17,7 +17,7 @@ from typing import Any
 from bot import texts
 from bot.desk.names import check_new_name
 from bot.desk.ports import JournalPort, ModelPort
-from bot.desk.views import DeskError, GuessView, Policy, TapIn
+from bot.desk.views import GuessView, Policy, TapIn
 from bot.journal import JournalError, NotAppliedYet
 from bot.store import IMPORT_USER, EventKind, Prediction, Sample, Store, VoteRefused
 from model_core.consensus import Crowd
@@ -45,7 +45,7 @@ class DeskContext:
     def check_admin(self, user_id: int | None) -> None:
         """None is the operator at the command line, who may do everything."""
         if user_id is not None and not self.is_admin(user_id):
-            raise DeskError(texts.NOT_ADMIN)
+            raise texts.refused("not_admin")
 
     @property
     def crowd(self) -> Crowd:
@@ -65,9 +65,9 @@ class DeskContext:
         try:
             return await self.journal.apply(event_id)
         except NotAppliedYet as pending:
-            raise DeskError(texts.NOT_APPLIED_YET) from pending
+            raise texts.refused("not_applied_yet") from pending
         except JournalError as error:
-            raise DeskError(texts.did_not_work(str(error))) from error
+            raise texts.refused("did_not_work", refusal=str(error)) from error
 
     async def applied(self, event_id: int | None) -> int:
         """The model version once `event_id` (if any) and all before it are applied."""
@@ -80,7 +80,7 @@ class DeskContext:
         try:
             return await self.store.votes.record(sample, user_id, label_id, self.crowd.decide)
         except VoteRefused as refused:
-            raise DeskError(texts.vote_refused(refused.code)) from refused
+            raise texts.refused("vote_refused", why=refused.code) from refused
 
     # ---- photos and taps -------------------------------------------------------------------
 
@@ -106,7 +106,7 @@ class DeskContext:
         tells."""
         sample = await self.store.samples.get(sample_id)
         if sample is None:
-            raise DeskError(texts.UNKNOWN_SAMPLE)
+            raise texts.refused("unknown_sample")
         if sample.reply_message_id is not None:
             bound = tap.message_id == sample.reply_message_id
         else:
@@ -117,7 +117,7 @@ class DeskContext:
             sample.id, tap.chat_id, tap.message_id, tap.quoted_message_id
         ):
             return sample
-        raise DeskError(texts.WRONG_MESSAGE)
+        raise texts.refused("wrong_message")
 
     # ---- labels ----------------------------------------------------------------------------
 
@@ -127,7 +127,7 @@ class DeskContext:
     def votable(self, label_id: int | None) -> Label:
         labels = self.snapshot.labels
         if label_id is None or label_id >= len(labels) or labels[label_id].retired:
-            raise DeskError(texts.UNKNOWN_LABEL)
+            raise texts.refused("unknown_label")
         return labels[label_id]
 
     def new_label_name(self, raw: str) -> str:
@@ -135,10 +135,10 @@ class DeskContext:
         try:
             name = normalize_label_name(raw)
         except LabelError as error:
-            raise DeskError(str(error)) from error
+            raise texts.refused("model_refusal", said=str(error)) from error
         existing = self.snapshot.labels.find(name)
         if existing is not None:
-            raise DeskError(texts.label_exists(existing.name, existing.retired))
+            raise texts.refused("label_exists", name=existing.name, retired=existing.retired)
         check_new_name(name, self.snapshot.labels)
         return name
 
@@ -146,9 +146,9 @@ class DeskContext:
         try:
             label = self.snapshot.labels.find(raw)
         except LabelError as error:
-            raise DeskError(str(error)) from error
+            raise texts.refused("model_refusal", said=str(error)) from error
         if label is None:
-            raise DeskError(texts.no_such_label(raw.strip()))
+            raise texts.refused("no_such_label", name=raw.strip())
         return label
 
     async def add_label(self, raw: str, user_id: int | None) -> Label:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from bot import texts
 from bot.desk.context import DeskContext, predictions
-from bot.desk.views import DeskError, Imported
+from bot.desk.views import Imported
 from bot.store import IMPORT_USER, NewSample
 from model_core.labels import Label, LabelError
 
@@ -21,9 +21,9 @@ class Imports:
         try:
             existing = self.ctx.snapshot.labels.find(raw)
         except LabelError as error:
-            raise DeskError(str(error)) from error
+            raise texts.refused("model_refusal", said=str(error)) from error
         if existing is not None and existing.retired:
-            raise DeskError(texts.IMPORT_LABEL_RETIRED)
+            raise texts.refused("import_label_retired")
         return existing or await self.ctx.add_label(raw, None)
 
     async def already_imported(self, hashes: Sequence[str]) -> set[str]:

@@ -6,7 +6,7 @@ import shlex
 
 from bot import texts
 from bot.desk.context import DeskContext
-from bot.desk.views import DeskError, LabelCount, ModelReport, Renamed, RolledBack, Stats
+from bot.desk.views import LabelCount, ModelReport, Renamed, RolledBack, Stats
 from bot.store import EventKind
 from model_core.labels import Label
 
@@ -25,7 +25,7 @@ class Labels:
     async def add(self, user_id: int | None, raw: str) -> Label:
         self.ctx.check_admin(user_id)
         if not raw.strip():
-            raise DeskError(texts.usage("/addlabel NAME"))
+            raise texts.refused("usage", command="/addlabel NAME")
         return await self.ctx.add_label(raw, user_id)
 
     async def rename(self, user_id: int | None, args: str) -> Renamed:
@@ -41,10 +41,10 @@ class Labels:
     async def retire(self, user_id: int | None, raw: str) -> Label:
         self.ctx.check_admin(user_id)
         if not raw.strip():
-            raise DeskError(texts.usage("/retirelabel NAME"))
+            raise texts.refused("usage", command="/retirelabel NAME")
         label = self.ctx.existing_label(raw)
         if label.retired:
-            raise DeskError(texts.already_retired(label.name))
+            raise texts.refused("already_retired", name=label.name)
         store = self.ctx.store
         event_id = await store.events.add(EventKind.RETIRE_LABEL, user_id, label_id=label.id)
         return await self.ctx.apply(event_id)
@@ -84,7 +84,7 @@ class ModelAdmin:
         """Checks that the person may restore this version before asking them to confirm."""
         self.ctx.check_admin(user_id)
         if version not in self.ctx.service.versions():
-            raise DeskError(texts.version_gone(version))
+            raise texts.refused("version_gone", version=version)
         return version
 
     def cancel_rollback(self, user_id: int) -> None:
@@ -97,10 +97,10 @@ class ModelAdmin:
         if version is None:
             older = [v for v in versions if v < self.ctx.snapshot.version]
             if not older:
-                raise DeskError(texts.NO_EARLIER_VERSION)
+                raise texts.refused("no_earlier_version")
             version = older[-1]
         if version not in versions:
-            raise DeskError(texts.version_gone(version, versions))
+            raise texts.refused("version_gone", version=version, stored=versions)
         store = self.ctx.store
         event_id = await store.events.add(EventKind.ROLLBACK, user_id, version=version)
         return RolledBack(version, await self.ctx.apply(event_id))
@@ -110,7 +110,7 @@ def _two_names(args: str, usage: str) -> tuple[str, str]:
     try:
         parts = shlex.split(args)
     except ValueError as error:
-        raise DeskError(texts.usage(usage, f"unbalanced quotes: {error}")) from error
+        raise texts.refused("usage", command=usage, why=f"unbalanced quotes: {error}") from error
     if len(parts) != 2:
-        raise DeskError(texts.RENAME_USAGE)
+        raise texts.refused("rename_usage")
     return parts[0], parts[1]

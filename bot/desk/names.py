@@ -16,7 +16,6 @@ import re
 import unicodedata
 
 from bot import texts
-from bot.desk.views import DeskError
 from model_core.labels import LabelSet
 
 _PERCENTAGE = re.compile(r"\d\s*%\s*$")
@@ -33,14 +32,14 @@ _BUTTON_WORDS = (
 def check_new_name(name: str, labels: LabelSet) -> None:
     """Raises DeskError when `name` (already normalised) could pass for something else."""
     if name[0] in "/@":
-        raise DeskError(texts.NAME_LOOKS_LIKE_COMMAND)
+        raise texts.refused("name_looks_like_command")
     if _LINK.search(name):
-        raise DeskError(texts.NAME_LOOKS_LIKE_LINK)
+        raise texts.refused("name_looks_like_link")
     if _PERCENTAGE.search(name) or _words(name) in _button_words():
-        raise DeskError(texts.NAME_LOOKS_LIKE_BUTTON)
+        raise texts.refused("name_looks_like_button")
     twin = next((x for x in labels if skeleton(x.name) == skeleton(name)), None)
     if twin is not None:
-        raise DeskError(texts.name_looks_like(twin.name))
+        raise texts.refused("name_looks_like", existing=twin.name)
 
 
 def skeleton(name: str) -> str:

@@ -9,7 +9,7 @@ from collections import Counter
 
 from bot import texts
 from bot.desk.context import DeskContext
-from bot.desk.views import Contributor, DeskError, Standing
+from bot.desk.views import Contributor, Standing
 from bot.store import IMPORT_USER
 from model_core.consensus import PRIOR_RELIABILITY, estimate_reliability
 
@@ -106,7 +106,7 @@ class People:
         ctx.check_admin(admin)
         user_id = _user_id(raw, "/ban" if banned else "/unban")
         if ctx.is_admin(user_id):
-            raise DeskError(texts.ADMINS_CANNOT_BE_BANNED)
+            raise texts.refused("admins_cannot_be_banned")
         await ctx.store.people.set_banned(user_id, banned, admin)
         ctx.banned = await ctx.store.people.banned()
         voted = await ctx.store.votes.samples_voted_by(user_id)
@@ -165,5 +165,5 @@ class People:
 def _user_id(raw: str, command: str) -> int:
     text = raw.strip()
     if not (text.isascii() and text.isdigit()) or int(text) == 0:
-        raise DeskError(texts.usage_user_id(command))
+        raise texts.refused("usage_user_id", command=command)
     return int(text)

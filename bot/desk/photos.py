@@ -34,16 +34,20 @@ class Photos:
         await store.people.touch(photo.user_id, photo.user_name)
         limit = self.ctx.service.intake_limits.max_bytes
         if photo.file_size is not None and photo.file_size > limit:
-            return self._refuse(photo, texts.image_refused("too_large", limit))
+            return self._refuse(
+                photo, texts.refused("image_refused", reason="too_large", max_bytes=limit)
+            )
         try:
             async with self.admission.turn(photo.user_id):
                 earlier, reading = await self._read(photo)
         except SlowDown as over:
             if over.tell:
-                raise DeskError(texts.SLOW_DOWN) from None
+                raise texts.refused("slow_down") from None
             return None
         if isinstance(reading, ImageError):
-            return self._refuse(photo, texts.image_refused(reading.reason, limit))
+            return self._refuse(
+                photo, texts.refused("image_refused", reason=reading.reason, max_bytes=limit)
+            )
         sample = await store.samples.add(
             NewSample(
                 chat_id=photo.chat_id, photo_message_id=photo.message_id, user_id=photo.user_id,
@@ -65,10 +69,10 @@ class Photos:
         await self.ctx.bound_sample(tap, sample_id)
         return self.ctx.active_labels()
 
-    def _refuse(self, photo: PhotoIn, reason: str) -> None:
+    def _refuse(self, photo: PhotoIn, refusal: DeskError) -> None:
         """Raises the refusal, or lets a stream of bad files go unanswered for a while."""
         if self.admission.may_refuse(photo.user_id):
-            raise DeskError(reason)
+            raise refusal
 
     async def _read(self, photo: PhotoIn) -> tuple[Sample | None, Reading | ImageError]:
         """The same photo again needs no download and no backbone; a new one gets both."""

@@ -51,7 +51,7 @@ class Proposals:
         if proposal is None or not await store.proposals.move(
             proposal_id, ProposalState.PENDING, after, by=user_id
         ):
-            raise DeskError(texts.ALREADY_DECIDED)
+            raise texts.refused("already_decided")
         assert proposal.name is not None  # a proposal waits for the admins once it is named
         if approve:
             announcement = await self._accept(proposal, proposal.name, user_id)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from bot import texts
 from bot.desk.context import DeskContext
-from bot.desk.views import DeskError, SendPhoto, Show
+from bot.desk.views import SendPhoto, Show
 from bot.export import PhotoGone
 from bot.store import Candidate
 
@@ -30,7 +30,7 @@ class Review:
             candidates = await store.reviews.candidates(user_id, self.ctx.policy.admins)
             chosen = self.pick(candidates)
             if chosen is None:
-                raise DeskError(texts.NOTHING_TO_REVIEW)
+                raise texts.refused("nothing_to_review")
             sample = await store.samples.get(chosen)
             if sample is None:  # forgotten (/forgetme) since the candidates were read
                 continue
@@ -41,7 +41,7 @@ class Review:
                 log.info("photo %d left the review queue: %s", sample.id, gone)
                 await store.samples.mark_unavailable(sample.id)
         else:
-            raise DeskError(texts.NOTHING_TO_REVIEW)
+            raise texts.refused("nothing_to_review")
         assert sample is not None  # the loop breaks only on a photo sent
         review_id = await store.reviews.add(sample.id, user_id, chat_id, sent)
         shown = await show(dataclasses.replace(self.ctx.fresh_view(sample), review=True))

@@ -23,7 +23,14 @@ SPAM_MIN_VOTES, SPAM_BELOW = 5, 0.3  # /contributors flags a voter this unreliab
 
 
 class DeskError(Exception):
-    """A request that changes nothing; the message is for the person who made it."""
+    """A request that changes nothing. `code` names why and `details` fill it in; the
+    handler says it to the person with `bot.texts.refusal` (the message, in English, is also
+    the exception's text, for logs and the command line)."""
+
+    def __init__(self, code: str, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = details
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import dataclasses
 from bot import texts
 from bot.desk.context import DeskContext
 from bot.desk.people import Reliabilities
-from bot.desk.views import Acknowledge, AfterTap, DeskError, Tally, TapIn
+from bot.desk.views import Acknowledge, AfterTap, Tally, TapIn
 from bot.store import Sample, VoteRefused
 
 
@@ -40,7 +40,7 @@ class Votes:
                 sample, tap.user_id, self.ctx.policy.undo_window, self.ctx.crowd.decide
             )
         except VoteRefused as refused:
-            raise DeskError(texts.vote_refused(refused.code)) from refused
+            raise texts.refused("vote_refused", why=refused.code) from refused
         await self.ctx.applied(event_id)
         return await self._after(tap, sample, texts.UNDONE, undoable=False)
 

@@ -39,7 +39,9 @@ def refusals_as_replies(handler: Callable[[Update, Context], Awaitable[None]]):
         try:
             await handler(update, context)
         except DeskError as refused:
-            await update.effective_message.reply_text(str(refused))
+            await update.effective_message.reply_text(
+                texts.refusal(refused.code, **refused.details)
+            )
 
     return answering
 

@@ -92,10 +92,10 @@ async def on_tap(update: Update, context: Context) -> None:
     tap = parse_tap(query.data)
     try:
         if tap is None:
-            raise DeskError(texts.BAD_BUTTON)
+            raise texts.refused("bad_button")
         notice = await TAP_ACTIONS[tap.action](desk_of(context), update, context, tap, answer)
     except DeskError as refused:
-        await answer.refuse(str(refused))
+        await answer.refuse(texts.refusal(refused.code, **refused.details))
         return
     await answer.finish(notice or "")
 
@@ -103,7 +103,7 @@ async def on_tap(update: Update, context: Context) -> None:
 def _tap_in(update: Update) -> TapIn:
     message = update.callback_query.message
     if message is None:  # too old for Telegram to include: nothing to bind the button to
-        raise DeskError(texts.BAD_BUTTON)
+        raise texts.refused("bad_button")
     quoted = message.reply_to_message
     return TapIn(
         user_id=update.effective_user.id, chat_id=message.chat.id, message_id=message.message_id,
