@@ -145,3 +145,29 @@ async def test_an_older_store_brings_the_model_back_to_what_it_holds(settings, c
     assert [label.name for label in desk.snapshot.labels] == ["cat"]
     assert "after the journal's last (#1): the model starts from" in caplog.text
     await house.close()
+
+
+async def test_a_store_that_lost_its_wal_brings_the_model_back_to_what_it_holds(settings, caplog):
+    """The store's last commits sit in its WAL until SQLite checkpoints it; a WAL deleted
+    after a crash takes them along, while the model's checkpoint already holds them."""
+    import shutil
+
+    house = House(settings, command="labelbot run")
+    desk = await open_desk(house)
+    await desk.labels.add(ADMIN, "cat")
+    await desk.service.checkpoint()
+    await desk.store.database.value("PRAGMA wal_checkpoint(TRUNCATE)")  # "cat" in the file
+    await desk.labels.add(ADMIN, "dog")  # committed to the WAL only ...
+    await desk.service.checkpoint()  # ... and held by the model
+    store = settings.data_dir / "labelbot.sqlite3"
+    shutil.copy(store, settings.data_dir / "without-wal")  # the file as a crash leaves it
+    await house.close()
+    (settings.data_dir / "without-wal").replace(store)
+    for wal in settings.data_dir.glob("labelbot.sqlite3-*"):
+        wal.unlink()  # the WAL deleted
+    with caplog.at_level(logging.WARNING, logger="model_core.checkpoints"):
+        house = House(settings, command="labelbot run")
+        desk = await open_desk(house)
+    assert [label.name for label in desk.snapshot.labels] == ["cat"]
+    assert "after the journal's last (#1)" in caplog.text
+    await house.close()
