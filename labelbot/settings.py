@@ -107,10 +107,8 @@ def _parse_admins(key: str, raw: str) -> frozenset[int]:
 
 
 def _parse_data_dir(key: str, raw: str) -> Path:
-    path = Path(raw).expanduser()
-    if path.exists() and not path.is_dir():
-        raise SettingsError(f"{key} must be a directory; {raw!r} is a file")
-    return path
+    """Checked once it is resolved (relative to .env's folder, maybe): `__post_init__`."""
+    return Path(raw).expanduser()
 
 
 def _parse_backbone(key: str, raw: str) -> str:
@@ -292,6 +290,10 @@ class Settings:
         "handles at once what the killed process had received, another process does after "
         "30 s (see Deployment)", shown="host name and webhook port",
     )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise SettingsError(f"LABELBOT_DATA_DIR must be a directory; {self.data_dir} is a file")
 
     @property
     def instance_name(self) -> str:

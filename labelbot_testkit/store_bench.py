@@ -28,6 +28,7 @@ from bot.desk.views import TapIn
 from bot.store import NewSample, Prediction, Sample, Store
 from labelbot.house import House
 from labelbot.settings import Settings
+from model_core.consensus import Ballot, Verdict
 from model_core.progress import ProgressFactory, no_progress
 
 ADMIN, CHAT = 1, 100
@@ -112,9 +113,7 @@ async def _desk_votes(desk, votes: int, done) -> float:
 
 
 async def _store_votes(store: Store, votes: int, done) -> float:
-    def decide(ballots):
-        from model_core.consensus import Verdict
-
+    def decide(ballots: list[Ballot]) -> Verdict:
         return Verdict(ballots[-1].label_id, 0.6, False)
 
     times = []

@@ -130,6 +130,9 @@ def test_env_file_comes_from_labelbot_env_file_and_its_data_dir_is_relative_to_i
     assert result.data_dir == Path("here")
     with pytest.raises(SettingsError, match="LABELBOT_ENV_FILE"):
         Settings.from_env({"LABELBOT_ENV_FILE": str(tmp_path / "missing.env")})
+    (folder / "state").write_text("a file, not a folder")  # checked where it resolves to
+    with pytest.raises(SettingsError, match=r"LABELBOT_DATA_DIR must be a directory"):
+        Settings.from_env({"LABELBOT_ENV_FILE": str(folder / "bot.env")})
 
 
 def test_the_checkout_env_file_is_the_default_not_the_current_directory(tmp_path, monkeypatch):

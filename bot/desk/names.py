@@ -57,7 +57,7 @@ def _words(text: str) -> str:
 
 @functools.cache
 def _button_words() -> frozenset[str]:
-    return frozenset(_words(word) for word in _BUTTON_WORDS) | {"other"}
+    return frozenset(_words(word) for word in _BUTTON_WORDS)
 
 
 @functools.cache

@@ -65,18 +65,18 @@ def _says(error: BadRequest, *phrases: str) -> bool:
 async def edit_text(
     query: CallbackQuery, text: str, reply_markup: InlineKeyboardMarkup | None = None
 ) -> None:
-    """Edits the tapped message; one that already says this (a tap handled twice) is fine."""
-    try:
-        await query.edit_message_text(text, reply_markup=reply_markup)
-    except BadRequest as error:
-        if not _says(error, NOT_MODIFIED):
-            raise
+    await _unchanged_is_fine(query.edit_message_text(text, reply_markup=reply_markup))
 
 
 async def edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup) -> None:
-    """Replaces the tapped message's buttons; the same buttons again are fine."""
+    await _unchanged_is_fine(query.edit_message_reply_markup(markup))
+
+
+async def _unchanged_is_fine(edit: Awaitable[object]) -> None:
+    """Telegram refuses an edit of the tapped message that changes nothing: the message
+    already says this (a tap handled twice), which is success."""
     try:
-        await query.edit_message_reply_markup(markup)
+        await edit
     except BadRequest as error:
         if not _says(error, NOT_MODIFIED):
             raise
