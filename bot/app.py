@@ -8,6 +8,7 @@ written first, so a stop (SIGTERM included) loses no vote, and a kill loses no u
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Protocol
@@ -147,6 +148,7 @@ async def _open(app: Application, workplace: Workplace, instance: str) -> None:
     app.update_queue.inbox = inbox
     app.bot_data.sweeper = InboxSweeper(app, inbox)
     app.bot_data.sweeper.start()
+    app.bot_data.watcher = asyncio.get_running_loop().create_task(_stop_if_blind(app, desk))
     await _register_commands(app, desk.policy.admins)
     snapshot = desk.snapshot
     log.info(
@@ -155,6 +157,19 @@ async def _open(app: Application, workplace: Workplace, instance: str) -> None:
         snapshot.version,
         len(snapshot.labels),
     )
+
+
+async def _stop_if_blind(app: Application, desk: Desk) -> None:
+    """The bot answers while its backbone loads (see `model_core.backbone.background`); if it
+    cannot load, photos could never be read, so the bot stops and `labelbot run` says why."""
+    try:
+        await desk.service.ready()
+    except Exception as error:
+        log.error("the backbone cannot be loaded, so no photo can be read: stopping")
+        app.bot_data.fault = error
+        while not app.running:  # stop_running is only sure to work once the bot runs
+            await asyncio.sleep(0.05)
+        app.stop_running()
 
 
 async def _register_commands(app: Application, admins: frozenset[int]) -> None:
@@ -170,6 +185,8 @@ async def _register_commands(app: Application, admins: frozenset[int]) -> None:
 
 async def _close(app: Application, workplace: Workplace) -> None:
     desk = app.bot_data.desk
+    if app.bot_data.watcher is not None:
+        app.bot_data.watcher.cancel()
     if app.bot_data.sweeper is not None:
         await app.bot_data.sweeper.stop()
     await workplace.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from concurrent.futures import Future
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,8 @@ from bot.store import Store
 from labelbot.quiet import import_tensorflow_quietly
 from labelbot.settings import Settings
 from labelbot.writer_lock import WriterLock
+from model_core.backbone.background import BackboneLoading
+from model_core.backbone.registry import input_size_of
 from model_core.checkpoints import AheadOfJournal
 from model_core.embedder import ImageEmbedder
 from model_core.model import ModelSnapshot
@@ -106,15 +109,36 @@ class House:
     def backbone(self) -> Backbone:
         """The frozen backbone, built on first use (TensorFlow loads here) and cached on disk."""
         if self._backbone is None:
-            import_tensorflow_quietly()
-            from model_core.backbone.loader import load_backbone
-
-            self.data.create()
-            self._backbone = load_backbone(self.settings.backbone, self.data.backbones)
+            self._backbone = self._build_backbone()
         return self._backbone
 
     def embedder(self) -> ImageEmbedder:
         return ImageEmbedder(self.backbone())
+
+    def embedder_in_background(self) -> ImageEmbedder:
+        """An embedder at once, its backbone built on a thread meanwhile (see
+        `model_core.backbone.background`): a desk answers what needs no photo read while
+        TensorFlow loads."""
+        if self._backbone is not None:
+            return self.embedder()
+        self.data.create()
+        loading = BackboneLoading(
+            self._build_backbone,
+            input_size_of(self.settings.backbone),
+        )
+        loading.loaded.add_done_callback(self._keep_backbone)
+        return ImageEmbedder(loading)
+
+    def _build_backbone(self) -> Backbone:
+        import_tensorflow_quietly()
+        from model_core.backbone.loader import load_backbone
+
+        self.data.create()
+        return load_backbone(self.settings.backbone, self.data.backbones)
+
+    def _keep_backbone(self, loaded: Future[Backbone]) -> None:
+        if loaded.exception() is None:
+            self._backbone = loaded.result()
 
     def open_reader(self) -> ModelReader:
         """The newest checkpoint, read-only: works beside a running bot."""
@@ -160,7 +184,7 @@ class House:
         store = None
         try:
             store = await self._connect_store()
-            embedder = self.embedder() if reads_photos else None
+            embedder = self.embedder_in_background() if reads_photos else None
             service = await self._model_within(store, embedder)
             journal = Journal(store, service)
             replayed = await journal.catch_up()
@@ -215,7 +239,7 @@ class House:
         that leaves applying to the trainer (which also re-estimates reliabilities)."""
         store = await self._connect_store()
         try:
-            embedder = self.embedder() if reads_photos else None
+            embedder = self.embedder_in_background() if reads_photos else None
             url = self.settings.database_url.reveal()
             model = await FollowedModel.follow(store, url, embedder)
         except BaseException:

@@ -10,8 +10,10 @@ the token's secret half on its own) and anything shaped like a bot token besides
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
+import os
 import re
 import sys
 import threading
@@ -63,7 +65,7 @@ class Logs:
         self.redactor = Redactor()
         logging.basicConfig(
             level=logging.DEBUG if verbose else logging.INFO,
-            handlers=[self._prepared(logging.StreamHandler(sys.stderr))],
+            handlers=[self._prepared(_StderrCopy())],
             force=True,
         )
         logging.captureWarnings(True)
@@ -93,6 +95,33 @@ class Logs:
         handler.addFilter(self.redactor)  # last: it rewrites what the filters above kept
         handler.setFormatter(logging.Formatter(FORMAT))
         return handler
+
+
+class _StderrCopy(logging.StreamHandler):
+    """Writes to a copy of stderr's descriptor: while TensorFlow loads on a thread beside the
+    running bot, its noise is diverted from descriptor 2 (see `labelbot.quiet`), and the bot's
+    own lines must not go with it."""
+
+    def __init__(self) -> None:
+        try:
+            descriptor = os.dup(sys.stderr.fileno())
+        except (AttributeError, OSError, io.UnsupportedOperation):  # stderr is no file here
+            super().__init__(sys.stderr)
+            self._owned = False
+            return
+        encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+        super().__init__(
+            open(descriptor, "w", buffering=1, encoding=encoding, errors="backslashreplace")  # noqa: SIM115 (closed in close)
+        )
+        self._owned = True
+
+    def close(self) -> None:
+        """Closes the copy too (a new `Logs` replaces this handler, in tests many times)."""
+        try:
+            if self._owned:
+                self.stream.close()
+        finally:
+            super().close()
 
 
 def _library_tracebacks_for_verbose_only(record: logging.LogRecord) -> bool:

@@ -3,7 +3,9 @@
 TensorFlow's C++ side writes absl and oneDNN notices straight to file descriptor 2 while it is
 imported, before any logging setting applies. Importing it with that descriptor pointed at a
 temporary file keeps the terminal clean; the notices go to the debug log, and if the import
-fails they are shown with the error.
+fails they are shown with the error. The bot does this on a thread while it already answers
+(see `model_core.backbone.background`): its log lines keep flowing meanwhile, because
+`labelbot.logs` writes them through a copy of the descriptor of its own.
 """
 
 from __future__ import annotations

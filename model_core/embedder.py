@@ -11,13 +11,16 @@ from model_core.intake import ImageError, IntakeLimits, prepare_image
 from model_core.progress import Progress
 
 if TYPE_CHECKING:  # importing the loader pulls in TensorFlow; callers hand us a built one
+    from model_core.backbone.background import BackboneLoading
     from model_core.backbone.loader import Backbone
 
 
 class ImageEmbedder:
     """Turns encoded images into (n, dim) float32 embeddings with one backbone."""
 
-    def __init__(self, backbone: Backbone, limits: IntakeLimits = IntakeLimits()) -> None:
+    def __init__(
+        self, backbone: Backbone | BackboneLoading, limits: IntakeLimits = IntakeLimits()
+    ) -> None:
         self.backbone = backbone
         self.limits = limits
 

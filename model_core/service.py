@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from model_core.backbone.background import BackboneLoading
 from model_core.batcher import EmbeddingBatcher
 from model_core.checkpoints import CheckpointError, CheckpointStore
 from model_core.embedder import ImageEmbedder
@@ -115,6 +116,9 @@ class ModelReader:
             )
         )
         good = [item for item in prepared if not isinstance(item, ImageError)]
+        if not good:  # every one refused: no backbone needed (it may still be loading)
+            return list(prepared)
+        await self.ready()  # photos that come while the backbone loads wait their turn here
         embeddings = await asyncio.wrap_future(batcher.submit(good))
         snapshot = self._snapshot
         guesses = await loop.run_in_executor(self._readers, snapshot.predict, embeddings, top_k)
@@ -122,6 +126,14 @@ class ModelReader:
             Reading(e, g, snapshot.version) for e, g in zip(embeddings, guesses, strict=True)
         )
         return [item if isinstance(item, ImageError) else next(readings) for item in prepared]
+
+    async def ready(self) -> None:
+        """Returns once photos can be read: at once, unless the backbone is loading in the
+        background (see `model_core.backbone.background`), which this starts if need be;
+        raises what stopped it from loading."""
+        backbone = self._embedder.backbone if self._embedder is not None else None
+        if isinstance(backbone, BackboneLoading):
+            await asyncio.wrap_future(backbone.start())
 
     async def predict(self, embeddings: np.ndarray, top_k: int = 3) -> list[list[Guess]]:
         snapshot = self._snapshot

@@ -3,6 +3,7 @@ and the guesses under a photo as a message with its keyboard."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ class BotData:
 
     desk: Desk | None = None
     sweeper: InboxSweeper | None = None  # hands over updates a stopped process left (bot.inbox)
+    watcher: asyncio.Task | None = None  # stops the bot if photos can never be read
+    fault: BaseException | None = None  # what stopped it so: the run command reports it
 
 
 Context = CallbackContext[ExtBot, dict, dict, BotData]

@@ -85,6 +85,8 @@ def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) 
         ) from None
     finally:
         house.release()
+    if app.bot_data.fault is not None:
+        raise CommandError(f"the backbone cannot be loaded: {app.bot_data.fault}")
     return 0
 
 
