@@ -147,8 +147,7 @@ async def _open(app: Application, workplace: Workplace, instance: str) -> None:
     await inbox.prune()  # before the first update: ids seen long ago may come again
     app.update_queue.inbox = inbox
     app.bot_data.sweeper = InboxSweeper(app, inbox)
-    app.bot_data.sweeper.start()
-    app.bot_data.watcher = asyncio.get_running_loop().create_task(_stop_if_blind(app, desk))
+    await app.bot_data.sweeper.start()
     await _register_commands(app, desk.policy.admins)
     snapshot = desk.snapshot
     log.info(
@@ -157,6 +156,8 @@ async def _open(app: Application, workplace: Workplace, instance: str) -> None:
         snapshot.version,
         len(snapshot.labels),
     )
+    # Last: the backbone starts loading beside the running bot, once it has got up.
+    app.bot_data.watcher = asyncio.get_running_loop().create_task(_stop_if_blind(app, desk))
 
 
 async def _stop_if_blind(app: Application, desk: Desk) -> None:

@@ -158,7 +158,10 @@ class InboxSweeper:
         self.inbox = inbox
         self._task: asyncio.Task | None = None
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Takes over this process's open updates from before a restart now, ahead of any new
+        one (the application handles them as soon as it starts), then sweeps every while."""
+        await self._sweep()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -168,14 +171,12 @@ class InboxSweeper:
                 await self._task
 
     async def _run(self) -> None:
-        while not self.app.running:  # post_init runs before the application starts
-            await asyncio.sleep(0.1)
         while True:
+            await asyncio.sleep(RENEW_EVERY)
             try:
                 await self._sweep()
             except Exception:  # a database hiccup: the next sweep tries again
                 log.exception("the inbox sweep failed")
-            await asyncio.sleep(RENEW_EVERY)
 
     async def _sweep(self) -> None:
         orphans = await self.inbox.orphans()

@@ -229,7 +229,7 @@ def test_crowd_bench_compares_policies_on_real_embeddings(fashion):
     [
         (["--mix", "1,2"], "--mix: expected three shares"),
         (["--mix", "0.5,0.2,0.1"], "add up to 1"),
-        (["--latency"], "choose one of --latency, --flood, --crowd, --replicas and --store"),
+        (["--latency"], "choose one of --latency, --flood, --crowd, --replicas, --store and"),
     ],
 )
 def test_labelbot_bench_refuses_a_bad_crowd_at_once(tmp_path, arguments, message):
@@ -255,3 +255,24 @@ def test_store_bench_times_a_vote_in_the_store_and_in_sqlalchemys_engine():
     assert figures["store_ms"] < figures["vote_ms"]  # the vote includes the model's update
     assert 0 < figures["store_share"] < 1 and 0 < figures["engine_share"] < 1
     assert "SQLAlchemy's engine ÷ the store's connection" in store_table(figures)
+
+
+def test_the_damage_check_is_timed_on_a_store_of_the_size_asked():
+    from labelbot_testkit.restart import measure_quick_check
+
+    figures = measure_quick_check(photos=300, votes=900)
+    assert (figures["photos"], figures["votes"]) == (300, 900)
+    assert 1.5 < figures["size_mb"] < 3  # 300 embeddings of 5 KB, and the rest
+    assert 0 < figures["quick_check_s"] < 10 and 0 < figures["open_s"] < 10
+
+
+@pytest.mark.slow
+def test_restart_bench_answers_the_command_and_the_undo_before_the_photo(backbone, backbone_cache):
+    from labelbot_testkit.restart import measure_restart, restart_table
+
+    figures = measure_restart(backbone_cache, None, restarts=1, store_photos=(200,))
+    (restart,) = figures["restarts"]
+    assert restart["command_s"] < restart["photo_s"] and restart["undo_s"] < restart["photo_s"]
+    assert restart["tensorflow_import_s"] > 1  # a fresh interpreter, timed in the same run
+    assert figures["command_s"] == restart["command_s"]
+    assert "| 200 | 600 |" in restart_table(figures)

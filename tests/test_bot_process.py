@@ -12,6 +12,7 @@ import pytest
 from helpers import (
     ADMIN,
     ALICE,
+    BOB,
     encode,
     labelbot,
     labelbot_process,
@@ -262,3 +263,54 @@ def _count(store, query: str) -> int:
 
     with sqlite3.connect(store) as db:
         return db.execute(query).fetchone()[0]
+
+
+def test_commands_and_undo_are_answered_while_the_backbone_loads(tmp_path, photos):
+    """Back in seconds: after a restart, a command and an Undo sent while the bot was down are
+    answered before TensorFlow has loaded (they need none of it); a photo sent with them waits
+    for the backbone and is answered once it is ready."""
+    fake = FakeTelegram(token=TOKEN).start()
+    try:
+        with bot_process(tmp_path, fake) as (_, first):
+            say(fake, ADMIN, "/addlabel coffee")
+            reply = send_photo(fake, ALICE, photos["coffee"])
+            tap_label(fake, ALICE, reply, "coffee")
+            fake.wait_for(lambda: "Undo" in str(reply.buttons()), what="the vote applied")
+            first.send_signal(signal.SIGTERM)
+            first.communicate(timeout=60)
+        command = fake.send_text(ADMIN, "/labels")
+        fake.tap(ALICE, reply, reply.button("Undo")["callback_data"])
+        photo = fake.send_photo(BOB, photos["coffee"][20:])
+        with bot_process(tmp_path, fake) as (_, restarted):
+            assert "coffee" in fake.wait_reply(command, ADMIN["id"]).text
+            fake.wait_for(lambda: reply.text.startswith("Undone"), what="the undo")
+            assert fake.reply_to(photo, BOB["id"]) is None  # still waiting for the backbone
+            guesses = fake.wait_reply(photo, BOB["id"], timeout=120)
+            restarted.send_signal(signal.SIGTERM)
+            _, stderr = restarted.communicate(timeout=60)
+    finally:
+        fake.stop()
+    assert guesses.button("Skip")
+    assert stderr.index("labelbot is up") < stderr.index("the backbone is ready")
+    assert "Sorry" not in [sent.text[:5] for sent in fake.sent.values()]
+
+
+def test_a_backbone_that_cannot_load_stops_the_bot_in_one_line(tmp_path):
+    """The bot is up before its backbone; if the backbone then cannot be built (here its cache
+    folder is a file), no photo could ever be read, so the bot stops and says why."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "backbones").write_text("not a folder")
+    fake = FakeTelegram(token=TOKEN).start()
+    try:
+        result = labelbot(
+            "run", "--api-base-url", fake.base_url, "--api-file-url", fake.base_file_url,
+            cwd=tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, LABELBOT_DATA_DIR=str(data),
+        )  # fmt: skip
+    finally:
+        fake.stop()
+    assert result.returncode == 2, result.stderr
+    assert "labelbot is up" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("labelbot run: the backbone cannot be loaded: ")
+    assert str(data / "backbones") in last and "Traceback" not in result.stderr

@@ -77,6 +77,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "SQLAlchemy's async engine, and the share of a whole vote each would take",
     )
     parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="seconds until a bot killed and started again answers a command, an Undo and a "
+        "photo sent while it was down; and the store's damage check on 100,000 photos",
+    )
+    parser.add_argument(
+        "--restarts", type=int, default=5, help="--restart: restarts to take the median of (5)"
+    )
+    parser.add_argument(
         "--contributors", type=int, default=50, help="--flood, --replicas: contributors (50)"
     )
     parser.add_argument(
@@ -108,11 +117,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     learners = tuple(name.strip() for name in args.learners.split(",") if name.strip())
     in_flight = _counts(args.in_flight)
-    if args.latency + args.flood + args.crowd + args.replicas + args.store > 1:
-        raise CommandError("choose one of --latency, --flood, --crowd, --replicas and --store")
-    if args.requests < 1 or args.contributors < 1 or not in_flight:
+    if args.latency + args.flood + args.crowd + args.replicas + args.store + args.restart > 1:
         raise CommandError(
-            "--requests, --contributors and every --in-flight count must be at least 1"
+            "choose one of --latency, --flood, --crowd, --replicas, --store and --restart"
+        )
+    if min(args.requests, args.contributors, args.restarts) < 1 or not in_flight:
+        raise CommandError(
+            "--requests, --contributors, --restarts and every --in-flight count must be at least 1"
         )
     try:
         options = AccuracyRun(
@@ -133,6 +144,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return _replicas(args, house)
         if args.store:
             return _store(args)
+        if args.restart:
+            return _restart(args, house)
         if args.crowd:
             return _crowd(args, options, _mix(args.mix, args.voters), house)
         return _accuracy(args, options, house)
@@ -188,6 +201,14 @@ def _store(args: argparse.Namespace) -> int:
 
     figures = measure_store(progress=bar)
     return _report(figures, store_table(figures), args.out)
+
+
+def _restart(args: argparse.Namespace, house: House) -> int:
+    from labelbot_testkit.restart import measure_restart, restart_table
+
+    house.backbone()  # built once into the data dir; the restarted bots load it from there
+    figures = measure_restart(house.data.backbones, args.data, args.restarts, progress=bar)
+    return _report(figures, restart_table(figures), args.out)
 
 
 def _crowd(args: argparse.Namespace, options, mix, house: House) -> int:
