@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -9,6 +10,7 @@ import signal
 import time
 
 import pytest
+from desk_helpers import assert_model_holds_the_contributions
 from helpers import (
     ADMIN,
     ALICE,
@@ -22,8 +24,9 @@ from helpers import (
     tap_label,
 )
 
-from labelbot.settings import Secret
-from labelbot_testkit.fake_telegram import FakeTelegram, user
+from labelbot.house import House
+from labelbot.settings import Secret, Settings
+from labelbot_testkit.fake_telegram import FakeTelegram, Sent, user
 
 pytestmark = pytest.mark.slow
 TOKEN = "123456:" + "A" * 35  # the shape BotFather's tokens have
@@ -314,3 +317,67 @@ def test_a_backbone_that_cannot_load_stops_the_bot_in_one_line(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("labelbot run: the backbone cannot be loaded: ")
     assert str(data / "backbones") in last and "Traceback" not in result.stderr
+
+
+def test_kill_9_cycles_lose_no_acknowledged_vote_and_revive_no_undone_one(tmp_path, photos):
+    """Three kill -9 cycles while people vote and undo, with a vote and an Undo still in flight
+    at each kill. After every restart, a vote whose "Saved" its sender saw counts unless its
+    "Undone" was seen, an undone vote stays undone, and at the end the model holds exactly
+    what the store's consensus says each photo contributes."""
+    fake = FakeTelegram(token=TOKEN).start()
+    seen: dict[int, bool] = {}  # reply message id -> whether its vote should count
+    store = tmp_path / "data" / "labelbot.sqlite3"
+    try:
+        for cycle in range(3):
+            with bot_process(tmp_path, fake):
+                if cycle == 0:
+                    say(fake, ADMIN, "/addlabel coffee")
+                _assert_votes_as_seen(fake, store, seen)
+                people = [user(100 + 10 * cycle + n) for n in range(3)]
+                replies = [_voted(fake, p, photos["coffee"][9 * (3 * cycle + n) :])
+                           for n, p in enumerate(people)]  # fmt: skip
+                for reply in replies:
+                    seen[reply.message_id] = True
+                fake.tap(people[0], replies[0], replies[0].button("Undo")["callback_data"])
+                fake.wait_for(lambda r=replies[0]: r.text.startswith("Undone"), what="undo")
+                seen[replies[0].message_id] = False
+                # In flight when the kill comes: their outcome is the bot's to decide.
+                late = user(109 + 10 * cycle)
+                unvoted = send_photo(fake, late, photos["coffee"][5 + 9 * cycle :])
+                fake.tap(people[1], replies[1], replies[1].button("Undo")["callback_data"])
+                fake.tap(late, unvoted, unvoted.button("coffee")["callback_data"])
+                del seen[replies[1].message_id]
+        with bot_process(tmp_path, fake) as (_, last):
+            _assert_votes_as_seen(fake, store, seen)
+            last.send_signal(signal.SIGTERM)
+            last.communicate(timeout=60)
+    finally:
+        fake.stop()
+    asyncio.run(_assert_model_holds_the_store(tmp_path / "data"))
+
+
+def _voted(fake: FakeTelegram, person: dict, photo) -> Sent:
+    reply = send_photo(fake, person, photo)
+    tap_label(fake, person, reply, "coffee")
+    fake.wait_for(lambda: reply.text.startswith("Saved"), what="the vote saved")
+    return reply
+
+
+def _assert_votes_as_seen(fake: FakeTelegram, store, seen: dict[int, bool]) -> None:
+    """Once the updates the killed process left are handled: each reply's live votes."""
+    still_open = "SELECT COUNT(*) FROM inbox WHERE done_at IS NULL"
+    fake.wait_for(lambda: _count(store, still_open) == 0, 120, what="the inbox handled")
+    live = ("SELECT COUNT(*) FROM votes JOIN samples ON samples.id = votes.sample_id "
+            "WHERE samples.reply_message_id = {} AND votes.undone_at IS NULL")  # fmt: skip
+    assert {reply: _count(store, live.format(reply)) for reply in seen} == {
+        reply: int(counts) for reply, counts in seen.items()
+    }
+
+
+async def _assert_model_holds_the_store(data) -> None:
+    house = House(Settings(data_dir=data))
+    desk = await house.open_desk(reads_photos=False)
+    try:
+        await assert_model_holds_the_contributions(desk)
+    finally:
+        await house.close()
