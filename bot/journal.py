@@ -94,6 +94,10 @@ class Journal:
     async def _apply_pending(self) -> int:
         if self.stall is not None:
             return 0
+        if self.service.journal_origin is None:  # a new store, or checkpoints from before
+            origin = await self.store.events.origin()
+            if origin is not None:
+                await self.service.follow_journal(origin)
         applied = 0
         for event in await self.store.events.after(self._done):
             try:

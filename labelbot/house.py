@@ -33,7 +33,7 @@ from labelbot.settings import Settings
 from labelbot.writer_lock import WriterLock
 from model_core.backbone.background import BackboneLoading
 from model_core.backbone.registry import input_size_of
-from model_core.checkpoints import AheadOfJournal
+from model_core.checkpoints import NotThisJournal
 from model_core.embedder import ImageEmbedder
 from model_core.model import ModelSnapshot
 from model_core.service import ModelReader, ModelService
@@ -201,13 +201,15 @@ class House:
 
     async def _model_within(self, store: Store, embedder) -> ModelService:
         """The newest checkpoint the store's journal can carry on from: never one holding
-        events the store lost (an older store restored, a deleted WAL, an empty file)."""
-        ends = await store.events.last_id()
+        events the store lost (an older store restored, a deleted WAL, an empty file), nor
+        one that followed another store's journal (another bot's)."""
+        ends, origin = await store.events.last_id(), await store.events.origin()
         try:
             return ModelService.open(
-                self.data.models, self.settings.learner, embedder=embedder, journal_ends_at=ends
-            )
-        except AheadOfJournal as error:
+                self.data.models, self.settings.learner, embedder=embedder,
+                journal_ends_at=ends, journal_origin=origin,
+            )  # fmt: skip
+        except NotThisJournal as error:
             raise DataDirError(
                 f"{error}. The store is older than the model, empty, or another bot's: restore "
                 f"the store from the backup that goes with {self.data.models}, or run `labelbot "

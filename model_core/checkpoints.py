@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,11 @@ class CheckpointError(RuntimeError):
     """No usable checkpoint where one was asked for."""
 
 
-class AheadOfJournal(CheckpointError):
+class NotThisJournal(CheckpointError):
+    """No intact checkpoint can carry on from the store's journal."""
+
+
+class AheadOfJournal(NotThisJournal):
     """Every intact checkpoint holds events the journal (the store) does not: the store is
     older than the model, empty, or another bot's."""
 
@@ -43,6 +48,17 @@ class AheadOfJournal(CheckpointError):
         self.newest = newest
 
 
+class ForeignJournal(NotThisJournal):
+    """The checkpoints follow a journal that began elsewhere: the store is another bot's."""
+
+    def __init__(self, newest: int, model_origin: float, journal_origin: float) -> None:
+        super().__init__(
+            f"the model follows another store: its newest checkpoint, v{newest}, follows a "
+            f"journal that began at {_when(model_origin)}; this store's journal began at "
+            f"{_when(journal_origin)}"
+        )
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     version: int
@@ -52,6 +68,7 @@ class Checkpoint:
     labels: list[dict]
     state: dict[str, np.ndarray]
     created: float = 0.0
+    journal_origin: float | None = None  # None: written before origins were kept
 
 
 class CheckpointStore:
@@ -72,6 +89,7 @@ class CheckpointStore:
             "format": FORMAT,
             "version": checkpoint.version,
             "last_event_id": checkpoint.last_event_id,
+            "journal_origin": checkpoint.journal_origin,
             "learner": checkpoint.learner,
             "config": checkpoint.config,
             "labels": checkpoint.labels,
@@ -118,24 +136,33 @@ class CheckpointStore:
                 labels=list(meta["labels"]),
                 state=state,
                 created=float(meta["created"]),
+                journal_origin=meta.get("journal_origin"),
             )
         except CheckpointError:
             raise
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise CheckpointError(f"checkpoint v{version} is unreadable: {error}") from error
 
-    def load_latest(self, within: int | None = None) -> Checkpoint | None:
+    def load_latest(
+        self, within: int | None = None, origin: float | None = None
+    ) -> Checkpoint | None:
         """The newest checkpoint that reads back intact, or None when there is none. With
         `within` (the journal's last event id), only one that holds no later event: a model is
         never loaded ahead of the journal it must replay from (AheadOfJournal when every
-        intact checkpoint is)."""
-        ahead = None
+        intact checkpoint is). With `origin` (when the journal began; None for an empty one),
+        only one that follows that journal or does not say (ForeignJournal when none does)."""
+        ahead = foreign = None
         for version in reversed(self.versions()):
             try:
                 checkpoint = self.load(version)
             except CheckpointError as error:
                 log.warning("%s; trying the previous version", error)
                 continue
+            if origin is not None and checkpoint.journal_origin not in (None, origin):
+                foreign = foreign or checkpoint
+                continue
+            if ahead is not None and checkpoint.last_event_id == 0:
+                continue  # holds no event: nothing in common with the journal to carry on from
             if within is None or checkpoint.last_event_id <= within:
                 if ahead is not None:
                     log.warning(
@@ -147,6 +174,8 @@ class CheckpointStore:
             ahead = ahead or checkpoint
         if ahead is not None:
             raise AheadOfJournal(ahead.version, ahead.last_event_id, within or 0)
+        if foreign is not None:
+            raise ForeignJournal(foreign.version, foreign.journal_origin, origin)
         return None
 
     def _path(self, version: int) -> Path:
@@ -181,3 +210,7 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _when(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(sep=" ", timespec="microseconds")

@@ -69,11 +69,15 @@ class LabelModel:
         *,
         version: int = 0,
         last_event_id: int = 0,
+        journal_origin: float | None = None,
     ) -> None:
         self.learner = learner
         self.labels = labels
         self.version = version
         self.last_event_id = last_event_id
+        # When the journal this model follows began (its first event's time): a store whose
+        # journal began elsewhere is another bot's, whatever its event ids say.
+        self.journal_origin = journal_origin
 
     @classmethod
     def new(cls, learner: str, **params) -> LabelModel:
@@ -87,12 +91,14 @@ class LabelModel:
             LabelSet.from_json(checkpoint.labels),
             version=checkpoint.version,
             last_event_id=checkpoint.last_event_id,
+            journal_origin=checkpoint.journal_origin,
         )
 
     def to_checkpoint(self) -> Checkpoint:
         return Checkpoint(
             version=self.version,
             last_event_id=self.last_event_id,
+            journal_origin=self.journal_origin,
             learner=self.learner.name,
             config=self.learner.get_config(),
             labels=self.labels.to_json(),

@@ -181,13 +181,14 @@ class ModelService(ModelReader):
         checkpoint_every: int = 50,
         learner_params: dict[str, Any] | None = None,
         journal_ends_at: int | None = None,
+        journal_origin: float | None = None,
     ) -> ModelService:
-        """Loads the newest intact checkpoint under `directory` (with `journal_ends_at`, the
-        newest that holds no later event: see `CheckpointStore.load_latest`), or starts a new
-        model."""
+        """Loads the newest intact checkpoint under `directory` (with `journal_ends_at` and
+        `journal_origin`, the newest that can carry on from that journal: see
+        `CheckpointStore.load_latest`), or starts a new model."""
         limit_blas_threads()
         store = CheckpointStore(directory, keep=keep)
-        checkpoint = store.load_latest(journal_ends_at)
+        checkpoint = store.load_latest(journal_ends_at, journal_origin)
         if checkpoint is None:
             model = LabelModel.new(learner, **(learner_params or {}))
         else:
@@ -204,6 +205,16 @@ class ModelService(ModelReader):
     @property
     def last_event_id(self) -> int:
         return self._model.last_event_id  # an int read: atomic under the GIL
+
+    @property
+    def journal_origin(self) -> float | None:
+        return self._model.journal_origin
+
+    async def follow_journal(self, origin: float) -> None:
+        """Records when the journal this model follows began; checkpoints carry it from now
+        on, so that a later start can tell this store from another bot's."""
+        if self._model.journal_origin != origin:
+            await self._write(lambda m: setattr(m, "journal_origin", origin), None)
 
     def versions(self) -> list[int]:
         return self._store.versions()
@@ -308,6 +319,7 @@ class ModelService(ModelReader):
             version = older[-1]
         restored = LabelModel.from_checkpoint(self._store.load(version))
         restored.reserve_ids_of(current.labels)
+        restored.journal_origin = current.journal_origin
         restored.version = current.version + 1
         restored.last_event_id = max(current.last_event_id, event_id or 0)
         self._model = restored

@@ -124,6 +124,54 @@ async def test_a_model_ahead_of_an_empty_store_is_refused_until_set_aside(settin
     await house.close()
 
 
+async def test_another_bots_store_with_a_longer_journal_is_refused(settings, tmp_path):
+    """Event ids alone cannot tell two bots apart: another bot's store, with more events than
+    this model holds, would have its events replayed onto this model. Each checkpoint records
+    when the journal it follows began, so the bot refuses, naming both."""
+    from labelbot.house import DataDirError
+
+    other = Settings(admins=frozenset({ADMIN}), data_dir=tmp_path / "other")
+    for where, names in ((other, ["tea", "milk", "oats"]), (settings, ["cat"])):
+        house = House(where, command="labelbot run")
+        desk = await open_desk(house)
+        for name in names:
+            await desk.labels.add(ADMIN, name)
+        await house.close()
+    for leftover in settings.data_dir.glob("labelbot.sqlite3*"):
+        leftover.unlink()
+    (other.data_dir / "labelbot.sqlite3").replace(settings.data_dir / "labelbot.sqlite3")
+    with pytest.raises(DataDirError, match=r"follows another store: .* this store's journal "
+                       r"began at .*labelbot reset-model"):  # fmt: skip
+        await open_desk(House(settings, command="labelbot run"))
+
+
+async def test_checkpoints_from_before_journal_origins_are_used_and_then_stamped(settings):
+    """A checkpoint written before origins were kept says nothing about its journal: it is
+    trusted as before, and the next checkpoint records the store's."""
+    import hashlib
+    import json
+
+    house = House(settings, command="labelbot run")
+    desk = await open_desk(house)
+    await desk.labels.add(ADMIN, "cat")
+    await house.close()
+    with sqlite3.connect(settings.data_dir / "labelbot.sqlite3") as db:
+        (began,) = db.execute("SELECT created_at FROM events ORDER BY id LIMIT 1").fetchone()
+    newest = max((settings.data_dir / "models").iterdir())
+    meta = json.loads((newest / "meta.json").read_text())
+    assert meta.pop("journal_origin") == began
+    written = json.dumps(meta, indent=1).encode()
+    (newest / "meta.json").write_bytes(written)
+    (newest / "meta.sha256").write_text(hashlib.sha256(written).hexdigest())
+    house = House(settings, command="labelbot run")
+    desk = await open_desk(house)
+    assert [label.name for label in desk.snapshot.labels] == ["cat"]
+    await desk.labels.add(ADMIN, "dog")
+    await house.close()
+    newest = max((settings.data_dir / "models").iterdir())
+    assert json.loads((newest / "meta.json").read_text())["journal_origin"] == began
+
+
 async def test_an_older_store_brings_the_model_back_to_what_it_holds(settings, caplog):
     """A store restored from an older backup (or one that lost its WAL): the model starts from
     the newest checkpoint the store's journal can carry on from, and says so."""

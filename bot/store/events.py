@@ -26,6 +26,12 @@ class Events:
         """The journal's newest event id (0 for an empty journal)."""
         return await self.db.value("SELECT COALESCE(MAX(id), 0) FROM events")
 
+    async def origin(self) -> float | None:
+        """When the journal began: its first event's time (None while it is empty). Events are
+        never deleted, so this names the store for as long as it lives, and a copy of it
+        (`labelbot migrate-db`, a backup) keeps it."""
+        return await self.db.value("SELECT created_at FROM events ORDER BY id LIMIT 1")
+
     async def after(self, event_id: int) -> list[Event]:
         """Committed events only: the lock keeps out a write transaction's rows that are on
         this shared connection but not yet committed (applying one that a crash then rolls
