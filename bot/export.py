@@ -8,8 +8,8 @@ taught by `labelbot import` is copied from the path it was imported from.
 
 A photo's label is its crowd consensus (`model_core.consensus`): the label, its posterior
 probability as the confidence, and whether enough voters agree for it to be settled. A photo
-voted on before consensus was kept, and not since, falls back to the plurality of its votes
-(settled when one label has more votes than any other; confidence its share).
+the consensus gives no label has none here either (never, say, the plurality of its votes,
+which the consensus may have weighed otherwise); its `status` says why.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import asyncio
 import csv
 import dataclasses
 import json
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ TABLES = ("labels.jsonl", "labels.csv", "embeddings.npy", "embeddings.index.json
 IMAGES = "images"
 CSV_COLUMNS = (
     "sample_id", "source", "file_id", "file_unique_id", "chat_id", "message_id", "sender_id",
-    "created_at", "label", "confidence", "settled", "votes", "vote_labels", "voters",
+    "created_at", "label", "confidence", "settled", "status", "votes", "vote_labels", "voters",
     "first_guess", "first_guess_probability", "model_version",
 )  # fmt: skip
 _EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif", "bmp": ".bmp"}
@@ -83,6 +82,7 @@ class PhotoRow:
     label: str | None
     confidence: float | None
     settled: bool
+    status: str  # settled; waiting (for more votes); undecided (votes, no label); unvoted
     first_guess: str | None
     first_guess_probability: float | None
     model_version: int
@@ -212,34 +212,27 @@ def _metadata(rows: Iterable[PhotoRow], files: dict[int, Path], root: Path) -> I
 def _row(photo: StoredPhoto, labels: LabelSet) -> PhotoRow:
     votes = tuple(Vote(v.user_id, labels[v.label_id].name, _iso(v.created_at))
                   for v in photo.votes)  # fmt: skip
-    if photo.verdict is not None:
-        verdict = photo.verdict
-        label, confidence, settled = (
-            labels[verdict.label_id].name,
-            verdict.confidence,
-            verdict.settled,
-        )
-    else:
-        label, confidence = _plurality([vote.label for vote in votes])
-        settled = label is not None
+    verdict = photo.verdict
+    label, confidence = (None, None) if verdict is None else (
+        labels[verdict.label_id].name, verdict.confidence
+    )  # fmt: skip
     first = photo.prediction[0] if photo.prediction else None
     return PhotoRow(
         sample_id=photo.id, source="import" if photo.sender_id == IMPORT_USER else "telegram",
         file_id=photo.file_id, file_unique_id=photo.file_unique_id, chat_id=photo.chat_id,
         message_id=photo.message_id, sender_id=photo.sender_id,
         created_at=_iso(photo.created_at), votes=votes, label=label, confidence=confidence,
-        settled=settled, first_guess=labels[first.label_id].name if first else None,
+        settled=verdict is not None and verdict.settled, status=_status(photo),
+        first_guess=labels[first.label_id].name if first else None,
         first_guess_probability=first.probability if first else None,
         model_version=photo.model_version, embedding=photo.embedding,
     )  # fmt: skip
 
 
-def _plurality(names: Sequence[str]) -> tuple[str | None, float | None]:
-    """The label with more votes than any other, and its share; (None, None) if none has."""
-    ranked = Counter(names).most_common(2)
-    if not ranked or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
-        return None, None
-    return ranked[0][0], round(ranked[0][1] / len(names), 4)
+def _status(photo: StoredPhoto) -> str:
+    if photo.verdict is not None:
+        return "settled" if photo.verdict.settled else "waiting"
+    return "undecided" if photo.votes else "unvoted"
 
 
 def _file_stem(row: PhotoRow) -> str:

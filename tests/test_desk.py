@@ -204,8 +204,9 @@ async def test_export_rows_carry_the_consensus_and_filters_keep_what_was_asked(h
     rows = await read_rows(desk.store)
     # The admin's vote is gold; a 1:1 split between two labels decides nothing; one vote is
     # a newcomer's 0.8 and not settled.
-    assert [(r.label, r.confidence, r.settled) for r in rows] == [
-        ("dog", 1.0, True), (None, None, False), ("dog", 0.8, False), (None, None, False)
+    assert [(r.label, r.confidence, r.settled, r.status) for r in rows] == [
+        ("dog", 1.0, True, "settled"), (None, None, False, "undecided"),
+        ("dog", 0.8, False, "waiting"), (None, None, False, "unvoted"),
     ]  # fmt: skip
     assert [(v.user_id, v.label) for v in rows[0].votes] == [(ALICE, "cat"), (BOB, "cat"),
                                                              (ADMIN, "dog")]  # fmt: skip
@@ -310,6 +311,22 @@ async def test_forgetting_a_person_leaves_no_row_naming_them_and_no_trace_in_the
         (other, cat.id, (await desk.store.consensus.verdict(other)).confidence)
     ]
     await assert_model_holds_the_contributions(desk)
+
+
+async def test_the_export_names_no_label_the_consensus_did_not_reach(house):
+    """Votes only from a voter the crowd distrusts decide nothing: the export says so, with
+    the votes, instead of writing their plurality as a sure label."""
+    from bot.export import read_rows
+
+    desk = await open_desk(house)
+    cat, _ = [await desk.labels.add(ADMIN, name) for name in ("cat", "dog")]
+    await desk.store.people.save_reliabilities({BOB: 0.1})
+    await desk.crowd.load()
+    tap, sample_id = await photo(desk, 1, chat=-5)
+    await desk.votes.vote(dataclasses.replace(tap, user_id=BOB), sample_id, cat.id, accept)
+    (row,) = await read_rows(desk.store)
+    assert (row.label, row.confidence, row.settled, row.status) == (None, None, False, "undecided")
+    assert [(v.user_id, v.label) for v in row.votes] == [(BOB, "cat")]
 
 
 async def test_reliabilities_are_reestimated_and_the_model_follows(house):
