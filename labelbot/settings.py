@@ -165,6 +165,16 @@ def _parse_share(key: str, raw: str) -> float:
     return share
 
 
+def _parse_confidence(key: str, raw: str) -> float:
+    try:
+        confidence = float(raw)
+    except ValueError:
+        confidence = 0.0
+    if not 0.5 <= confidence < 1:
+        raise SettingsError(f"{key} must be a number from 0.5 to below 1; got {raw!r}")
+    return confidence
+
+
 def _parse_database_url(key: str, raw: str) -> Secret:
     """A PostgreSQL URL (kept secret: it may hold a password)."""
     if not raw.startswith(("postgresql://", "postgres://")):
@@ -247,8 +257,19 @@ class Settings:
     )  # fmt: skip
     votes_to_settle: int = setting(
         "LABELBOT_VOTES_TO_SETTLE", 2,
-        "agreeing votes that settle a photo's label (an admin's vote settles it at once; see "
-        "the admin guide's Crowd consensus)", _parse_count,
+        "the fewest agreeing votes that settle a photo's label, however sure they make it (an "
+        "admin's vote settles it at once; see the admin guide's Crowd consensus)", _parse_count,
+    )  # fmt: skip
+    label_confidence: float = setting(
+        "LABELBOT_LABEL_CONFIDENCE", 0.98,
+        "how sure the crowd must be of a photo's label (its posterior, from every vote weighed "
+        "by its voter's reliability) to settle it; until then the photo waits for more votes",
+        _parse_confidence,
+    )  # fmt: skip
+    max_votes: int = setting(
+        "LABELBOT_MAX_VOTES", 5,
+        "votes a photo gets at most: one that has them and is still not settled is disputed, "
+        "for an admin to decide", _parse_count,
     )  # fmt: skip
     review_gold_share: float = setting(
         "LABELBOT_REVIEW_GOLD_SHARE", 0.1,
@@ -294,6 +315,11 @@ class Settings:
     def __post_init__(self) -> None:
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise SettingsError(f"LABELBOT_DATA_DIR must be a directory; {self.data_dir} is a file")
+        if self.max_votes < self.votes_to_settle:
+            raise SettingsError(
+                f"LABELBOT_MAX_VOTES ({self.max_votes}) must be at least LABELBOT_VOTES_TO_SETTLE "
+                f"({self.votes_to_settle})"
+            )
 
     @property
     def instance_name(self) -> str:

@@ -186,7 +186,7 @@ def _fill(path: Path, photos: int, votes: int, progress: ProgressFactory) -> Non
                  for i in ids],
             )  # fmt: skip
             db.executemany(
-                "INSERT INTO verdicts VALUES (?, ?, 0.99, 1, 0)", [(i, i % 2) for i in ids]
+                "INSERT INTO verdicts VALUES (?, ?, 0.99, 0)", [(i, i % 2) for i in ids]
             )
             done(len(ids))
         for start in range(0, votes, BATCH):

@@ -28,7 +28,7 @@ from bot.desk.views import TapIn
 from bot.store import NewSample, Prediction, Sample, Store
 from labelbot.house import House
 from labelbot.settings import Settings
-from model_core.consensus import Ballot, Verdict
+from model_core.consensus import Ballot, Judgement, State, Verdict
 from model_core.progress import ProgressFactory, no_progress
 
 ADMIN, CHAT = 1, 100
@@ -38,9 +38,10 @@ ENGINE_VOTE = (  # votes.record's statements for a first vote on a photo, as SQL
     "VALUES (:s, :u, :l, 1, 0) RETURNING id",
     "SELECT user_id, label_id FROM votes WHERE sample_id = :s AND undone_at IS NULL "
     "AND label_id IS NOT NULL ORDER BY id",
-    "INSERT INTO verdicts VALUES (:s, :l, 0.6, 0, 0) ON CONFLICT(sample_id) DO UPDATE SET "
+    "INSERT INTO verdicts VALUES (:s, :l, 0.6, 0) ON CONFLICT(sample_id) DO UPDATE SET "
     "label_id = excluded.label_id, confidence = excluded.confidence, "
-    "settled = excluded.settled, decided_at = excluded.decided_at",
+    "decided_at = excluded.decided_at",
+    "UPDATE samples SET standing = 0, votes = 1, certainty = 0.6 WHERE id = :s",
     "SELECT label_id, weight FROM contributions WHERE sample_id = :s",
     "DELETE FROM contributions WHERE sample_id = :s",
     "INSERT INTO events (kind, user_id, sample_id, vote_id, label_id, weight, created_at) "
@@ -113,13 +114,13 @@ async def _desk_votes(desk, votes: int, done) -> float:
 
 
 async def _store_votes(store: Store, votes: int, done) -> float:
-    def decide(ballots: list[Ballot]) -> Verdict:
-        return Verdict(ballots[-1].label_id, 0.6, False)
+    def judge(ballots: list[Ballot]) -> Judgement:
+        return Judgement(Verdict(ballots[-1].label_id, 0.6), len(ballots), State.WAITING)
 
     times = []
     for n, sample in enumerate(await _photos(store, votes, 10 * votes)):
         started = time.perf_counter()
-        await store.votes.record(sample, 5000 + n, n % len(LABELS), decide)
+        await store.votes.record(sample, 5000 + n, n % len(LABELS), judge)
         times.append(time.perf_counter() - started)
         done(1)
     return 1000 * statistics.median(times)

@@ -7,6 +7,12 @@ w_u = log(p_u (K - 1) / (1 - p_u)) of the voters who named l), every label nobod
 scoring 0. A reliable voter weighs a lot, a coin-flipper nothing, and an adversary below
 chance weighs against the label they name.
 
+A photo is *settled* once its label's posterior reaches the crowd's confidence target (and a
+minimum of agreeing votes), or an admin has voted; it is *disputed* when it has as many votes
+as the crowd spends on a photo and is still not settled: an admin decides it. Otherwise it is
+*waiting* for another vote. So a vote is asked for only where the votes so far disagree or
+come from people with little trust.
+
 `estimate_reliability` learns each p_u by expectation-maximisation over all votes (posteriors
 of the photos' labels, then each voter's expected share of right votes under a Beta prior),
 with admins' votes as gold: a photo an admin voted on has the admin's label for certain, and
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import numpy as np
 
@@ -32,20 +39,43 @@ class Ballot:
     label_id: int
 
 
+class State(IntEnum):
+    """Where a photo stands with the crowd (stored as these numbers)."""
+
+    WAITING = 0  # another vote may decide it
+    SETTLED = 1  # sure enough, or an admin voted
+    DISPUTED = 2  # as many votes as a photo gets, still not sure: for an admin
+
+
 @dataclass(frozen=True)
 class Verdict:
     """A photo's consensus: its label, the posterior probability of that label (the weight the
-    photo trains with), and whether enough voters agree for it to be settled."""
+    photo trains with), and where the photo stands."""
 
     label_id: int
     confidence: float
-    settled: bool
+    state: State = State.WAITING
+
+    @property
+    def settled(self) -> bool:
+        return self.state is State.SETTLED
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A photo's verdict (None: no label more likely than chance), the votes that count, and
+    where it stands: a photo with no verdict waits, or is disputed, too."""
+
+    verdict: Verdict | None
+    votes: int
+    state: State
 
 
 @dataclass(frozen=True)
 class Crowd:
     """What votes are weighed by: the labels they can name, each voter's reliability, the gold
-    voters (admins), the banned, and how many agreeing votes settle a photo."""
+    voters (admins), the banned; and what settles a photo: its label's posterior reaching
+    `confidence` with at least `settle_after` agreeing votes, else a dispute at `max_votes`."""
 
     labels: int
     reliability: Mapping[int, float] = field(default_factory=dict)
@@ -53,19 +83,43 @@ class Crowd:
     banned: frozenset[int] = frozenset()
     settle_after: int = 2
     retired: frozenset[int] = frozenset()  # labels no verdict may name any more
+    confidence: float = 0.98
+    max_votes: int = 5
 
     def weight(self, user_id: int) -> float:
         return log_odds(self.reliability.get(user_id, PRIOR_RELIABILITY), self.labels)
 
     def decide(self, ballots: Sequence[Ballot]) -> Verdict | None:
-        """The verdict on one photo's live votes, in vote order; None when no label is more
-        likely than chance (no votes, or only votes the crowd distrusts)."""
+        """The verdict on one photo's live votes, in vote order (see `judge`)."""
+        return self.judge(ballots).verdict
+
+    def judge(self, ballots: Sequence[Ballot]) -> Judgement:
+        """The verdict on one photo's live votes, in vote order, and where the photo stands."""
         counted = [
             b for b in ballots if b.user_id not in self.banned and b.label_id not in self.retired
         ]
         gold = [b for b in counted if b.user_id in self.gold]
         if gold:  # an admin's word settles it; the latest admin vote wins
-            return Verdict(gold[-1].label_id, 1.0, True)
+            return Judgement(Verdict(gold[-1].label_id, 1.0, State.SETTLED), len(counted),
+                             State.SETTLED)  # fmt: skip
+        verdict = self._weigh(counted)
+        sure = (
+            verdict is not None
+            and verdict.confidence >= self.confidence
+            and sum(b.label_id == verdict.label_id for b in counted) >= self.settle_after
+        )
+        if sure:
+            state = State.SETTLED
+        elif len(counted) >= self.max_votes:
+            state = State.DISPUTED
+        else:
+            state = State.WAITING
+        if verdict is not None:
+            verdict = Verdict(verdict.label_id, verdict.confidence, state)
+        return Judgement(verdict, len(counted), state)
+
+    def _weigh(self, counted: Sequence[Ballot]) -> Verdict | None:
+        """The most likely label and its posterior; None when none beats chance."""
         scores: dict[int, float] = {}
         for ballot in counted:
             scores[ballot.label_id] = scores.get(ballot.label_id, 0.0) + self.weight(ballot.user_id)
@@ -78,8 +132,7 @@ class Crowd:
         confidence = float(np.exp(scores[best] - top) / norm)
         if confidence <= 1 / max(self.labels, 2):
             return None
-        agreeing = sum(b.label_id == best for b in counted)
-        return Verdict(best, round(confidence, 6), agreeing >= self.settle_after)
+        return Verdict(best, round(confidence, 6))
 
 
 def log_odds(reliability: float, labels: int) -> float:

@@ -8,7 +8,14 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from model_core.consensus import Ballot, Crowd, Verdict, estimate_reliability, log_odds
+from model_core.consensus import (
+    Ballot,
+    Crowd,
+    State,
+    Verdict,
+    estimate_reliability,
+    log_odds,
+)
 
 
 def simulated_crowd(photos: int, votes_per_photo: int, labels: int = 10, seed: int = 0):
@@ -64,7 +71,7 @@ def test_weighted_consensus_beats_the_majority_against_an_adversary():
 
 def test_admins_are_gold_and_the_banned_do_not_count():
     crowd = Crowd(labels=5, gold=frozenset({1}), banned=frozenset({9}), settle_after=2)
-    assert crowd.decide([Ballot(2, 3), Ballot(1, 4)]) == Verdict(4, 1.0, True)
+    assert crowd.decide([Ballot(2, 3), Ballot(1, 4)]) == Verdict(4, 1.0, State.SETTLED)
     assert crowd.decide([Ballot(9, 3)]) is None
     one = crowd.decide([Ballot(2, 3), Ballot(9, 4)])
     assert one.label_id == 3 and not one.settled and 0.5 < one.confidence < 1
@@ -92,3 +99,37 @@ def test_votes_for_a_retired_label_decide_nothing():
     crowd = Crowd(labels=5, gold=frozenset({1}), retired=frozenset({3}))
     assert crowd.decide([Ballot(1, 3)]) is None
     assert crowd.decide([Ballot(2, 3), Ballot(5, 4)]).label_id == 4
+
+
+def test_a_photo_settles_when_the_crowd_is_sure_not_when_enough_votes_agree():
+    crowd = Crowd(labels=10, reliability={1: 0.95, 2: 0.95, 3: 0.15, 4: 0.15})
+    careful = crowd.judge([Ballot(1, 5), Ballot(2, 5)])
+    assert careful.state is State.SETTLED and careful.verdict.confidence >= 0.98
+    # Two voters the crowd rates as likely spam agree: the label leads, far from sure.
+    doubtful = crowd.judge([Ballot(3, 5), Ballot(4, 5)])
+    assert doubtful.verdict.label_id == 5 and doubtful.verdict.confidence < 0.3
+    assert doubtful.state is State.WAITING and not doubtful.verdict.settled
+    careful_join = [Ballot(3, 5), Ballot(4, 5), Ballot(1, 5), Ballot(2, 5)]
+    assert crowd.judge(careful_join).state is State.SETTLED
+
+
+def test_the_fewest_agreeing_votes_is_a_minimum_however_sure_one_vote_is():
+    sure = {1: 0.99}
+    assert Crowd(labels=43, reliability=sure, settle_after=1).judge([Ballot(1, 7)]).state == (
+        State.SETTLED
+    )
+    assert Crowd(labels=43, reliability=sure, settle_after=2).judge([Ballot(1, 7)]).state == (
+        State.WAITING
+    )
+
+
+def test_a_photo_still_unsure_at_the_most_votes_is_disputed_until_an_admin_votes():
+    crowd = Crowd(labels=3, gold=frozenset({9}), max_votes=5)
+    split = [Ballot(user, user % 2) for user in range(1, 5)]  # 2 to 2
+    assert crowd.judge(split) == crowd.judge(split[:4])
+    assert crowd.judge(split).state is State.WAITING and crowd.judge(split).votes == 4
+    five = crowd.judge([*split, Ballot(5, 2)])  # a third label: still nobody is sure
+    assert five.state is State.DISPUTED and five.votes == 5
+    assert five.verdict is None or not five.verdict.settled
+    decided = crowd.judge([*split, Ballot(5, 2), Ballot(9, 1)])
+    assert decided.state is State.SETTLED and decided.verdict == Verdict(1, 1.0, State.SETTLED)

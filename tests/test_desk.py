@@ -26,7 +26,7 @@ from bot.store import EventKind, ProposalState
 from labelbot.house import House
 from labelbot.settings import Secret, Settings
 from labelbot.writer_lock import DataDirBusy
-from model_core.consensus import Verdict
+from model_core.consensus import State, Verdict
 from model_core.service import Reading
 
 DATA = Path(__file__).parent / "data"  # stores written by earlier labelbots
@@ -247,14 +247,18 @@ async def test_the_model_follows_the_consensus_exactly_through_votes_and_undos(h
     assert first.label_id == cat.id and not first.settled and 0.5 < first.confidence < 1
     await desk.votes.vote(as_(BOB), sample_id, dog.id, accept)  # disagreement: less sure
     assert (await desk.store.consensus.verdict(sample_id)).confidence < first.confidence
-    await desk.votes.vote(as_(4), sample_id, dog.id, accept)  # a third settles it: dog
+    await desk.votes.vote(as_(4), sample_id, dog.id, accept)  # a third makes it dog ...
+    leaning = await desk.store.consensus.verdict(sample_id)
+    assert leaning.label_id == dog.id and 0.85 < leaning.confidence < 0.98  # ... not sure yet
+    assert not leaning.settled
+    await desk.votes.vote(as_(5), sample_id, dog.id, accept)  # 3 to 1: sure enough
     settled = await desk.store.consensus.verdict(sample_id)
-    assert settled.label_id == dog.id and settled.settled
+    assert settled.label_id == dog.id and settled.confidence >= 0.98 and settled.settled
     await assert_model_holds_the_contributions(desk)
-    await desk.votes.undo(as_(4), sample_id)  # undone: back to a split
+    await desk.votes.undo(as_(5), sample_id)  # undone: back to 2 to 1
     assert not (await desk.store.consensus.verdict(sample_id)).settled
     await desk.votes.vote(as_(ADMIN), sample_id, cat.id, accept)  # an admin's vote is gold
-    assert await desk.store.consensus.verdict(sample_id) == Verdict(cat.id, 1.0, True)
+    assert await desk.store.consensus.verdict(sample_id) == Verdict(cat.id, 1.0, State.SETTLED)
     assert await desk.store.consensus.contributions() == [(sample_id, cat.id, 1.0)]
     for n in range(2, 6):  # more photos, one vote each
         tap_n, sample_n = await photo(desk, n, chat=-5)

@@ -57,6 +57,8 @@ class DeskContext:
             banned=self.banned,
             settle_after=self.policy.votes_to_settle,
             retired=frozenset(label.id for label in self.snapshot.labels if label.retired),
+            confidence=self.policy.label_confidence,
+            max_votes=self.policy.max_votes,
         )
 
     # ---- the journal -----------------------------------------------------------------------
@@ -78,7 +80,7 @@ class DeskContext:
     async def record_vote(self, sample: Sample, user_id: int, label_id: int | None) -> int | None:
         """Commits the vote and the corrections that follow from it; their last event id."""
         try:
-            return await self.store.votes.record(sample, user_id, label_id, self.crowd.decide)
+            return await self.store.votes.record(sample, user_id, label_id, self.crowd.judge)
         except VoteRefused as refused:
             raise texts.refused("vote_refused", why=refused.code) from refused
 

@@ -46,7 +46,7 @@ class Imports:
             for p in photos
         ]  # fmt: skip
         await self.ctx.applied(
-            await self.ctx.store.votes.import_samples(rows, self.ctx.crowd.decide)
+            await self.ctx.store.votes.import_samples(rows, self.ctx.crowd.judge)
         )
 
 

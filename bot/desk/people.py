@@ -4,6 +4,7 @@ reliabilities that weigh their votes (re-estimated in the background as votes co
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 
@@ -31,6 +32,23 @@ class Reliabilities:
         self.ctx.reliability = await self.ctx.store.people.reliabilities()
         self.ctx.banned = await self.ctx.store.people.banned()
 
+    async def follow_policy(self) -> int:
+        """Judges every photo again when the crowd's policy (the confidence that settles a
+        photo, the fewest agreeing votes, the most votes) differs from the one the store's
+        standings follow: a setting changed, or a store from before standings were kept. The
+        model is corrected only where a verdict moves. Returns how many photos were judged."""
+        ctx, store = self.ctx, self.ctx.store
+        crowd = ctx.crowd
+        policy = json.dumps({"confidence": crowd.confidence, "settle_after": crowd.settle_after,
+                             "max_votes": crowd.max_votes}, sort_keys=True)  # fmt: skip
+        if await store.consensus.policy() == policy:
+            return 0
+        samples = await store.samples.ids()
+        await self._refollow(samples)
+        await store.consensus.set_policy(policy)
+        log.info("judged %d photos again under the crowd policy %s", len(samples), policy)
+        return len(samples)
+
     async def reestimate(self) -> int:
         """Re-estimates every voter's reliability from all live votes (off the event loop),
         then corrects the photos whose consensus moved; returns how many photos changed."""
@@ -45,14 +63,19 @@ class Reliabilities:
         ctx.reliability = await asyncio.to_thread(estimate_reliability, votes, labels, gold)
         await store.people.save_reliabilities(ctx.reliability)
         before = await store.consensus.contributions()
-        samples = sorted({sample for sample, _, _ in votes})
-        for start in range(0, len(samples), REFOLLOW_BATCH):  # short transactions: votes go on
-            chunk = samples[start : start + REFOLLOW_BATCH]
-            await ctx.applied(
-                await store.consensus.refollow(chunk, ctx.crowd.decide, REESTIMATE_TOLERANCE)
-            )
+        await self._refollow(sorted({sample for sample, _, _ in votes}))
         after = await store.consensus.contributions()
         return len({s for s, *_ in set(before) ^ set(after)})
+
+    async def _refollow(self, samples: list[int]) -> None:
+        """Judges these photos again, in short transactions (votes go on meanwhile); a
+        photo's contribution moves only if its weight moves by more than the tolerance."""
+        ctx = self.ctx
+        for start in range(0, len(samples), REFOLLOW_BATCH):
+            chunk = samples[start : start + REFOLLOW_BATCH]
+            await ctx.applied(
+                await ctx.store.consensus.refollow(chunk, ctx.crowd.judge, REESTIMATE_TOLERANCE)
+            )
 
     def count_vote(self) -> None:
         """Re-estimates reliabilities in the background every `reestimate_every` votes."""
@@ -110,14 +133,14 @@ class People:
         await ctx.store.people.set_banned(user_id, banned, admin)
         ctx.banned = await ctx.store.people.banned()
         voted = await ctx.store.votes.samples_voted_by(user_id)
-        await ctx.applied(await ctx.store.consensus.refollow(voted, ctx.crowd.decide))
+        await ctx.applied(await ctx.store.consensus.refollow(voted, ctx.crowd.judge))
         return len(voted)
 
     async def forget(self, user_id: int) -> None:
         """Deletes the person's votes, photos and every row naming them, after taking back all
         of it from the model (checkpointed first, so a crash cannot replay what is gone)."""
         ctx, store = self.ctx, self.ctx.store
-        await ctx.applied(await store.votes.forget(user_id, ctx.crowd.decide))
+        await ctx.applied(await store.votes.forget(user_id, ctx.crowd.judge))
         await ctx.applied(await store.consensus.withdraw_photos(user_id))
         await ctx.service.checkpoint()
         await store.people.delete(user_id)

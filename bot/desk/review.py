@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-from collections.abc import Sequence
 
 from bot import texts
 from bot.desk.context import DeskContext
 from bot.desk.views import SendPhoto, Show
 from bot.export import PhotoGone
-from bot.store import Candidate
+from model_core.consensus import State
 
 log = logging.getLogger(__name__)
 REVIEW_TRIES = 3  # photos tried per /review when Telegram no longer has one
@@ -27,8 +26,7 @@ class Review:
         current guesses and the voting buttons; DeskError when there is none."""
         store = self.ctx.store
         for _ in range(REVIEW_TRIES):
-            candidates = await store.reviews.candidates(user_id, self.ctx.policy.admins)
-            chosen = self.pick(candidates)
+            chosen = await self.pick(user_id)
             if chosen is None:
                 raise texts.refused("nothing_to_review")
             sample = await store.samples.get(chosen)
@@ -47,13 +45,22 @@ class Review:
         shown = await show(dataclasses.replace(self.ctx.fresh_view(sample), review=True))
         await store.reviews.set_message(review_id, shown)
 
-    def pick(self, candidates: Sequence[Candidate]) -> int | None:
-        """Unsettled photos first, then disagreement, then the model's smallest margin; with
-        probability `review_gold_share` a photo an admin settled, to measure the voter."""
-        gold = [c for c in candidates if c.gold]
-        if gold and self.draw.random() < self.ctx.policy.review_gold_share:
-            return self.draw.choice(gold).sample_id
-        open_ = [c for c in candidates if not c.gold] or gold
-        if not open_:
-            return None
-        return min(open_, key=lambda c: (c.settled, -c.labels_named, c.margin)).sample_id
+    async def pick(self, user_id: int) -> int | None:
+        """The photo most worth this person's vote: a photo waiting for votes, in the queue's
+        order (see `bot.store.reviews`); an admin gets the disputed ones first, since only an
+        admin settles them. Settled photos get no more votes, except that with probability
+        `review_gold_share` (or when nothing waits) a contributor gets one an admin labeled,
+        to measure their accuracy."""
+        reviews, ctx = self.ctx.store.reviews, self.ctx
+        if ctx.is_admin(user_id):
+            disputed = await reviews.first(State.DISPUTED, user_id)
+            return disputed if disputed is not None else await reviews.first(State.WAITING, user_id)
+        measuring = self.draw.random() < ctx.policy.review_gold_share
+        if not measuring:
+            waiting = await reviews.first(State.WAITING, user_id)
+            if waiting is not None:
+                return waiting
+        gold = await reviews.gold(user_id, ctx.policy.admins)
+        if gold:
+            return self.draw.choice(gold)
+        return await reviews.first(State.WAITING, user_id) if measuring else None

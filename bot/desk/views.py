@@ -41,7 +41,9 @@ class Policy:
 
     admins: frozenset[int]
     group_photos: str  # in groups: photos that address the bot ("mentions"), or "all"
-    votes_to_settle: int  # agreeing votes that settle a photo (an admin's vote settles it)
+    votes_to_settle: int  # the fewest agreeing votes that settle a photo (or an admin's vote)
+    label_confidence: float  # the posterior of its label that settles a photo
+    max_votes: int  # a photo with this many votes, still not settled, is disputed
     review_gold_share: float  # of review photos, the share already settled by an admin
     photos_per_user: int  # waiting or being read, per contributor (see bot.admission)
     photos_at_once: int  # being read at once, across everyone

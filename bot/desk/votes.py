@@ -37,7 +37,7 @@ class Votes:
         sample = await self.ctx.bound_sample(tap, sample_id)
         try:
             event_id = await self.ctx.store.votes.undo(
-                sample, tap.user_id, self.ctx.policy.undo_window, self.ctx.crowd.decide
+                sample, tap.user_id, self.ctx.policy.undo_window, self.ctx.crowd.judge
             )
         except VoteRefused as refused:
             raise texts.refused("vote_refused", why=refused.code) from refused

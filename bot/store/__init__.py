@@ -35,12 +35,11 @@ from bot.store.records import (
     EVENTS_CHANNEL,
     HEADS_CHANNEL,
     IMPORT_USER,
-    Candidate,
-    Decide,
     Event,
     EventKind,
     EventRecord,
     InboxEntry,
+    Judge,
     NewSample,
     Prediction,
     Proposal,
@@ -56,9 +55,24 @@ from bot.store.samples import Samples
 from bot.store.votes import Votes
 
 __all__ = [
-    "EVENTS_CHANNEL", "HEADS_CHANNEL", "IMPORT_USER", "Candidate", "Decide", "Event",
-    "EventKind", "EventRecord", "InboxEntry", "NewSample", "Prediction", "Proposal",
-    "ProposalState", "Sample", "Store", "StoreError", "StoredPhoto", "StoredVote", "VoteRefused",
+    "EVENTS_CHANNEL",
+    "HEADS_CHANNEL",
+    "IMPORT_USER",
+    "Event",
+    "EventKind",
+    "EventRecord",
+    "InboxEntry",
+    "Judge",
+    "NewSample",
+    "Prediction",
+    "Proposal",
+    "ProposalState",
+    "Sample",
+    "Store",
+    "StoreError",
+    "StoredPhoto",
+    "StoredVote",
+    "VoteRefused",
 ]  # fmt: skip
 
 

@@ -9,8 +9,14 @@ import time
 from collections.abc import Iterable
 
 from bot.store.database import Database
-from bot.store.records import Decide, EventKind
-from model_core.consensus import Ballot, Verdict
+from bot.store.records import EventKind, Judge
+from bot.store.samples import margin, prediction
+from model_core.consensus import Ballot, Judgement, State, Verdict
+
+STANDING = (
+    "SELECT v.label_id, v.confidence, s.standing FROM verdicts v "
+    "JOIN samples s ON s.id = v.sample_id"
+)
 
 
 class Consensus:
@@ -18,20 +24,22 @@ class Consensus:
         self.db = db
 
     async def follow(
-        self, sample_id: int, decide: Decide, user_id: int | None, *,
+        self, sample_id: int, judge: Judge, user_id: int | None, *,
         vote_id: int | None = None, tolerance: float = 0.0,
     ) -> int | None:  # fmt: skip
-        """Records the photo's verdict on its live votes and, when what the photo teaches
-        changes, journals an unlearn of the old contribution and a reinforce of the new one
-        (each weighted, each naming the vote that moved it). Inside the caller's transaction;
-        the last event id, or None when nothing changed."""
+        """Records the photo's verdict on its live votes and where it stands and, when what
+        the photo teaches changes, journals an unlearn of the old contribution and a reinforce
+        of the new one (each weighted, each naming the vote that moved it). Inside the
+        caller's transaction; the last event id, or None when nothing changed."""
         rows = await self.db.all(
             "SELECT user_id, label_id FROM votes WHERE sample_id = ? AND undone_at IS NULL "
             "AND label_id IS NOT NULL ORDER BY id",
             (sample_id,),
         )
-        verdict = decide([Ballot(row[0], row[1]) for row in rows])
+        judgement = judge([Ballot(row[0], row[1]) for row in rows])
+        verdict = judgement.verdict
         await self._save_verdict(sample_id, verdict)
+        await self._save_standing(sample_id, judgement)
         held = dict(
             await self.db.all(
                 "SELECT label_id, weight FROM contributions WHERE sample_id = ?", (sample_id,)
@@ -60,7 +68,7 @@ class Consensus:
         return event_id
 
     async def refollow(
-        self, sample_ids: Iterable[int], decide: Decide, tolerance: float = 0.0
+        self, sample_ids: Iterable[int], judge: Judge, tolerance: float = 0.0
     ) -> int | None:
         """Decides the photos again (after a ban, or reliabilities re-estimated) and journals
         the corrections of those whose label changed or whose weight moved by more than
@@ -68,9 +76,21 @@ class Consensus:
         event_id = None
         async with self.db.transaction():
             for sample_id in sample_ids:
-                followed = await self.follow(sample_id, decide, None, tolerance=tolerance)
+                followed = await self.follow(sample_id, judge, None, tolerance=tolerance)
                 event_id = followed or event_id
         return event_id
+
+    async def policy(self) -> str | None:
+        """The crowd policy the photos' standings were last judged under (see
+        `bot.desk.people.Reliabilities.follow_policy`); None before any was."""
+        return await self.db.value("SELECT value FROM store_meta WHERE key = 'crowd_policy'")
+
+    async def set_policy(self, policy: str) -> None:
+        await self.db.commit_one(
+            "INSERT INTO store_meta VALUES ('crowd_policy', ?) ON CONFLICT(key) DO UPDATE SET "
+            "value = excluded.value",
+            (policy,),
+        )
 
     async def withdraw_photos(self, user_id: int) -> int | None:
         """Journals taking back all that the person's own photos teach; returns the last
@@ -79,7 +99,7 @@ class Consensus:
         async with self.db.transaction():
             sent = await self.db.all("SELECT id FROM samples WHERE user_id = ?", (user_id,))
             for (sample_id,) in sent:
-                event_id = await self.follow(sample_id, lambda ballots: None, None) or event_id
+                event_id = await self.follow(sample_id, _nothing, None) or event_id
         return event_id
 
     async def _save_verdict(self, sample_id: int, verdict: Verdict | None) -> None:
@@ -87,10 +107,27 @@ class Consensus:
             await self.db.execute("DELETE FROM verdicts WHERE sample_id = ?", (sample_id,))
             return
         await self.db.execute(
-            "INSERT INTO verdicts VALUES (?, ?, ?, ?, ?) ON CONFLICT(sample_id) DO UPDATE SET "
+            "INSERT INTO verdicts VALUES (?, ?, ?, ?) ON CONFLICT(sample_id) DO UPDATE SET "
             "label_id = excluded.label_id, confidence = excluded.confidence, "
-            "settled = excluded.settled, decided_at = excluded.decided_at",
-            (sample_id, verdict.label_id, verdict.confidence, int(verdict.settled), time.time()),
+            "decided_at = excluded.decided_at",
+            (sample_id, verdict.label_id, verdict.confidence, time.time()),
+        )
+
+    async def _save_standing(self, sample_id: int, judgement: Judgement) -> None:
+        """The review queue's keys (see `bot.store.schema.samples`): how sure the crowd is of
+        a photo it has votes on, else how sure the model was when the photo came."""
+        if judgement.verdict is not None:
+            certainty = judgement.verdict.confidence
+        elif judgement.votes:
+            certainty = 0.0
+        else:
+            stored = await self.db.value(
+                "SELECT prediction FROM samples WHERE id = ?", (sample_id,)
+            )
+            certainty = margin(prediction(stored)) if stored is not None else 0.0
+        await self.db.execute(
+            "UPDATE samples SET standing = ?, votes = ?, certainty = ? WHERE id = ?",
+            (int(judgement.state), judgement.votes, certainty, sample_id),
         )
 
     async def rebuild(self, version: int) -> None:
@@ -140,17 +177,18 @@ class Consensus:
         return dict(await self.db.all("SELECT sample_id, label_id FROM verdicts"))
 
     async def verdict(self, sample_id: int) -> Verdict | None:
-        row = await self.db.one(
-            "SELECT label_id, confidence, settled FROM verdicts WHERE sample_id = ?", (sample_id,)
-        )
-        return None if row is None else Verdict(row[0], row[1], bool(row[2]))
+        row = await self.db.one(f"{STANDING} WHERE v.sample_id = ?", (sample_id,))
+        return None if row is None else Verdict(row[0], row[1], State(row[2]))
 
     async def verdict_for_file(self, file_unique_id: str) -> Verdict | None:
         """The newest verdict on any photo of this file (the same photo sent again is a new
         sample; the crowd may have decided on any of them)."""
         row = await self.db.one(
-            "SELECT v.label_id, v.confidence, v.settled FROM verdicts v JOIN samples s ON "
-            "s.id = v.sample_id WHERE s.file_unique_id = ? ORDER BY s.id DESC LIMIT 1",
-            (file_unique_id,),
+            f"{STANDING} WHERE s.file_unique_id = ? ORDER BY s.id DESC LIMIT 1", (file_unique_id,)
         )
-        return None if row is None else Verdict(row[0], row[1], bool(row[2]))
+        return None if row is None else Verdict(row[0], row[1], State(row[2]))
+
+
+def _nothing(ballots: list[Ballot]) -> Judgement:
+    """The judgement on a photo about to be deleted: it teaches nothing."""
+    return Judgement(None, 0, State.WAITING)

@@ -8,13 +8,14 @@ from enum import StrEnum
 
 import numpy as np
 
-from model_core.consensus import Ballot, Verdict
+from model_core.consensus import Ballot, Judgement, Verdict
 
 IMPORT_USER = 0  # `labelbot import` votes as this user id; Telegram never uses 0
 HEADS_CHANNEL = "labelbot_heads"  # notified with a version when the trainer publishes it
 EVENTS_CHANNEL = "labelbot_events"  # notified when a replica has committed journal events
-Decide = Callable[[list[Ballot]], Verdict | None]
-"""A photo's verdict from its live votes in vote order (`model_core.consensus.Crowd.decide`)."""
+Judge = Callable[[list[Ballot]], Judgement]
+"""A photo's verdict and standing from its live votes in vote order
+(`model_core.consensus.Crowd.judge`)."""
 
 
 class VoteRefused(Exception):
@@ -96,24 +97,7 @@ class StoredPhoto:
     model_version: int
     created_at: float
     votes: tuple[StoredVote, ...]
-    verdict: Verdict | None  # None: no vote yet, or voted on before consensus was kept
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A photo the review queue could send, and what ranks it."""
-
-    sample_id: int
-    prediction: tuple[Prediction, ...]
-    settled: bool
-    gold: bool  # settled by an admin (or an import): its label is known
-    labels_named: int  # distinct labels its live votes name: more than one is disagreement
-
-    @property
-    def margin(self) -> float:
-        """How much surer the model is of its first guess than of its second."""
-        p = [guess.probability for guess in self.prediction] + [0.0, 0.0]
-        return p[0] - p[1]
+    verdict: Verdict | None  # None: no vote yet, or none that decides a label
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,12 @@
-"""The review queue: candidates for someone's vote, and the messages that re-sent them."""
+"""The review queue: the photo most in need of someone's vote, and the messages that re-sent
+photos for it.
+
+The queue's order is kept on the photos themselves (`samples.standing`, `votes`,
+`certainty`, updated with every vote and re-estimate: see `bot.store.consensus`), and one
+index holds it, so a pick walks that index to the first photo this person may vote on
+instead of ranking the campaign's photos: the fewest votes first (a photo never waits behind
+one that has had more), then the least sure, then the oldest.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +14,40 @@ import time
 from collections.abc import Iterable
 
 from bot.store.database import Database
-from bot.store.records import IMPORT_USER, Candidate
-from bot.store.samples import prediction
+from bot.store.records import IMPORT_USER
+from model_core.consensus import State
+
+ELIGIBLE = (  # photos from Telegram this person neither sent nor voted on
+    "s.user_id NOT IN (?, ?) AND s.unavailable_since IS NULL AND NOT EXISTS "
+    "(SELECT 1 FROM votes WHERE sample_id = s.id AND user_id = ?)"
+)
 
 
 class Reviews:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def candidates(
-        self, user_id: int, gold: Iterable[int], limit: int = 2000
-    ) -> list[Candidate]:
-        """Recent photos from Telegram that this person neither sent nor voted on, with what
-        ranks them: their verdict, whether a `gold` voter (an admin) voted on them, how many
-        labels their votes name, and their stored guesses."""
-        gold = sorted(set(gold)) or [IMPORT_USER]
-        marks = ", ".join("?" * len(gold))
+    async def first(self, state: State, user_id: int) -> int | None:
+        """The first photo in `state` in the queue's order that this person may vote on."""
+        return await self.db.value(
+            f"SELECT s.id FROM samples s WHERE s.standing = ? AND {ELIGIBLE} "
+            "ORDER BY s.standing, s.votes, s.certainty, s.id LIMIT 1",
+            (int(state), user_id, IMPORT_USER, user_id),
+        )
+
+    async def gold(self, user_id: int, gold: Iterable[int], limit: int = 50) -> list[int]:
+        """Photos a `gold` voter (an admin) labeled most recently that this person may vote
+        on: their label is known, so a vote on one measures the voter."""
+        gold = sorted(set(gold))
+        if not gold:
+            return []
         rows = await self.db.all(
-            "SELECT s.id, s.prediction, v.settled, EXISTS (SELECT 1 FROM votes WHERE sample_id "
-            f"= s.id AND undone_at IS NULL AND user_id IN ({marks})), (SELECT COUNT(DISTINCT "
-            "label_id) FROM votes WHERE sample_id = s.id AND undone_at IS NULL AND label_id IS "
-            "NOT NULL) FROM samples s LEFT JOIN verdicts v ON v.sample_id = s.id "
-            "WHERE s.user_id NOT IN (?, ?) AND s.unavailable_since IS NULL AND NOT EXISTS "
-            "(SELECT 1 FROM votes WHERE sample_id = s.id AND user_id = ?) "
+            f"SELECT DISTINCT s.id FROM votes g JOIN samples s ON s.id = g.sample_id WHERE "
+            f"g.user_id IN ({', '.join('?' * len(gold))}) AND g.undone_at IS NULL AND {ELIGIBLE} "
             "ORDER BY s.id DESC LIMIT ?",
             (*gold, user_id, IMPORT_USER, user_id, limit),
         )
-        return [
-            Candidate(row[0], prediction(row[1]), bool(row[2]), bool(row[3]), row[4])
-            for row in rows
-        ]
+        return [row[0] for row in rows]
 
     async def add(self, sample_id: int, user_id: int, chat_id: int, photo: int) -> int:
         cursor = await self.db.commit_one(

@@ -11,7 +11,7 @@ import numpy as np
 
 from bot.store.database import Database
 from bot.store.records import NewSample, Prediction, Sample, StoredPhoto, StoredVote
-from model_core.consensus import Verdict
+from model_core.consensus import State, Verdict
 
 
 class Samples:
@@ -28,10 +28,11 @@ class Samples:
         prediction = json.dumps([vars(p) for p in new.prediction])
         cursor = await self.db.execute(
             "INSERT INTO samples (chat_id, photo_message_id, user_id, file_id, file_unique_id, "
-            "embedding, prediction, model_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "embedding, prediction, model_version, created_at, certainty) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (new.chat_id, new.photo_message_id, new.user_id, new.file_id, new.file_unique_id,
              np.asarray(new.embedding, np.float16).tobytes(), prediction, new.model_version,
-             time.time()),
+             time.time(), margin(new.prediction)),
         )  # fmt: skip
         return cursor.lastrowid
 
@@ -62,6 +63,9 @@ class Samples:
             (chat_id, message_id),
         )
 
+    async def ids(self) -> list[int]:
+        return [row[0] for row in await self.db.all("SELECT id FROM samples ORDER BY id")]
+
     async def known_files(self, file_unique_ids: Iterable[str]) -> set[str]:
         """Which of these photos are stored already (how an import skips what it learned)."""
         wanted = list(file_unique_ids)
@@ -86,7 +90,7 @@ class Samples:
         rows = await self.db.all(
             "SELECT id, chat_id, photo_message_id, samples.user_id, file_id, file_unique_id, "
             "embedding, prediction, model_version, created_at, verdicts.label_id, confidence, "
-            "settled FROM samples LEFT JOIN verdicts ON verdicts.sample_id = samples.id "
+            "standing FROM samples LEFT JOIN verdicts ON verdicts.sample_id = samples.id "
             "WHERE created_at >= ? ORDER BY id",
             (since,),
         )
@@ -111,6 +115,13 @@ def prediction(stored: str) -> tuple[Prediction, ...]:
     )
 
 
+def margin(guesses: tuple[Prediction, ...]) -> float:
+    """How much surer the model is of its first guess than of its second: the review queue
+    asks first about the photos it is least sure of."""
+    p = [guess.probability for guess in guesses] + [0.0, 0.0]
+    return p[0] - p[1]
+
+
 def _embedding(stored: bytes) -> np.ndarray:
     return np.frombuffer(stored, np.float16).astype(np.float32)
 
@@ -120,5 +131,5 @@ def _stored_photo(row, votes: list[StoredVote]) -> StoredPhoto:
         id=row[0], chat_id=row[1], message_id=row[2], sender_id=row[3], file_id=row[4],
         file_unique_id=row[5], embedding=_embedding(row[6]), prediction=prediction(row[7]),
         model_version=row[8], created_at=row[9], votes=tuple(votes),
-        verdict=None if row[10] is None else Verdict(row[10], row[11], bool(row[12])),
+        verdict=None if row[10] is None else Verdict(row[10], row[11], State(row[12])),
     )  # fmt: skip

@@ -68,7 +68,14 @@ samples = sa.Table(
     sa.Column("model_version", INT, nullable=False),
     sa.Column("created_at", REAL, nullable=False),
     sa.Column("unavailable_since", REAL),
+    # Where the photo stands with the crowd (model_core.consensus.State), the votes that count,
+    # and how sure the crowd (the model, before a vote) is: the review queue's order, kept
+    # with every vote so that a pick walks an index instead of scanning the photos.
+    sa.Column("standing", INT, nullable=False, server_default="0"),
+    sa.Column("votes", INT, nullable=False, server_default="0"),
+    sa.Column("certainty", REAL, nullable=False, server_default="0"),
     sa.Index("samples_by_file", "file_unique_id"),
+    sa.Index("samples_queue", "standing", "votes", "certainty", "id"),
     sa.Index("samples_by_message", "chat_id", "photo_message_id"),
 )  # fmt: skip
 votes = sa.Table(
@@ -130,7 +137,6 @@ verdicts = sa.Table(
     _photo(sa.ForeignKey("samples.id"), primary_key=True, autoincrement=False),
     sa.Column("label_id", INT, nullable=False),
     sa.Column("confidence", REAL, nullable=False),
-    sa.Column("settled", INT, nullable=False),
     sa.Column("decided_at", REAL, nullable=False),
 )  # fmt: skip
 reliability = sa.Table(
@@ -155,6 +161,11 @@ reviews = sa.Table(
     sa.Column("message_id", INT),
     sa.Column("created_at", REAL, nullable=False),
     sa.Index("reviews_by_message", "chat_id", "message_id"),
+)  # fmt: skip
+store_meta = sa.Table(
+    "store_meta", metadata,
+    sa.Column("key", TEXT, primary_key=True),
+    sa.Column("value", TEXT, nullable=False),
 )  # fmt: skip
 model_heads = sa.Table(
     "model_heads", metadata,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from bot.postgres import INTEGRITY_ERRORS
 from bot.store.consensus import Consensus
 from bot.store.database import Database
-from bot.store.records import IMPORT_USER, Decide, EventKind, NewSample, Sample, VoteRefused
+from bot.store.records import IMPORT_USER, EventKind, Judge, NewSample, Sample, VoteRefused
 from bot.store.samples import Samples
 
 DUPLICATE_VOTE = (*INTEGRITY_ERRORS, sqlite3.IntegrityError)
@@ -23,7 +23,7 @@ class Votes:
         self.consensus = consensus
 
     async def record(
-        self, sample: Sample, user_id: int, label_id: int | None, decide: Decide
+        self, sample: Sample, user_id: int, label_id: int | None, judge: Judge
     ) -> int | None:
         """Commits a vote (label None = skip) and the consensus's journal events together.
 
@@ -35,7 +35,7 @@ class Votes:
             async with self.db.transaction():
                 await self._refuse_retired(label_id)
                 vote_id = await self._insert(sample, user_id, label_id)
-                return await self.consensus.follow(sample.id, decide, user_id, vote_id=vote_id)
+                return await self.consensus.follow(sample.id, judge, user_id, vote_id=vote_id)
         except DUPLICATE_VOTE as error:
             live = await self.db.one(
                 "SELECT label_id FROM votes WHERE sample_id = ? AND user_id = ? "
@@ -47,7 +47,7 @@ class Votes:
             raise VoteRefused("already_voted") from error
 
     async def import_samples(
-        self, samples: Sequence[tuple[NewSample, int]], decide: Decide
+        self, samples: Sequence[tuple[NewSample, int]], judge: Judge
     ) -> int | None:
         """Stores imported photos, each with its label's vote by IMPORT_USER and its journal
         events, in one transaction: an interrupted import keeps whole photos or none. Returns
@@ -58,7 +58,7 @@ class Votes:
                 sample = Sample(**vars(new), id=await self.samples.insert(new))
                 vote_id = await self._insert(sample, IMPORT_USER, label_id)
                 followed = await self.consensus.follow(
-                    sample.id, decide, IMPORT_USER, vote_id=vote_id
+                    sample.id, judge, IMPORT_USER, vote_id=vote_id
                 )
                 event_id = followed or event_id
         return event_id
@@ -88,7 +88,7 @@ class Votes:
         )
         return cursor.lastrowid
 
-    async def undo(self, sample: Sample, user_id: int, window: float, decide: Decide) -> int | None:
+    async def undo(self, sample: Sample, user_id: int, window: float, judge: Judge) -> int | None:
         """Withdraws the person's vote on the sample if it is younger than `window` seconds.
 
         Returns the last journal event that makes the model follow the consensus without it.
@@ -106,9 +106,9 @@ class Votes:
             await self.db.execute(
                 "UPDATE votes SET undone_at = ? WHERE id = ?", (time.time(), vote["id"])
             )
-            return await self.consensus.follow(sample.id, decide, user_id, vote_id=vote["id"])
+            return await self.consensus.follow(sample.id, judge, user_id, vote_id=vote["id"])
 
-    async def forget(self, user_id: int, decide: Decide) -> int | None:
+    async def forget(self, user_id: int, judge: Judge) -> int | None:
         """Deletes the person's votes and journals the corrections of the photos they voted
         on, in one transaction; returns the last event id."""
         async with self.db.transaction():
@@ -118,7 +118,7 @@ class Votes:
             await self.db.execute("DELETE FROM votes WHERE user_id = ?", (user_id,))
             event_id = None
             for (sample_id,) in voted:
-                event_id = await self.consensus.follow(sample_id, decide, None) or event_id
+                event_id = await self.consensus.follow(sample_id, judge, None) or event_id
         return event_id
 
     async def last_id(self) -> int:
