@@ -333,6 +333,71 @@ async def test_the_export_names_no_label_the_consensus_did_not_reach(house):
     assert [(v.user_id, v.label) for v in row.votes] == [(BOB, "cat")]
 
 
+async def test_the_queue_gives_every_photo_a_vote_before_any_gets_another(house):
+    """Fewest votes first, then the least sure, then the oldest: with a budget of a few votes
+    a photo, no photo is passed over for one that has had more (it used to be the newest)."""
+    desk = await open_desk(house)
+    desk.context.policy = dataclasses.replace(desk.policy, review_gold_share=0.0)
+    cat, dog = [await desk.labels.add(ADMIN, name) for name in ("cat", "dog")]
+    taps = {s: t for t, s in [await photo(desk, n, chat=-5) for n in range(1, 5)]}
+    samples = list(taps)  # no guesses yet: the model is equally unsure of each
+
+    async def vote(user: int, sample: int, label) -> None:
+        await desk.votes.vote(dataclasses.replace(taps[sample], user_id=user), sample, label.id,
+                              accept)  # fmt: skip
+
+    reviewers = iter(range(100, 200))
+    voted: list[int] = []
+    for _ in samples:  # one vote each, oldest first among equals
+        chosen = await desk.review.pick(reviewer := next(reviewers))
+        voted.append(chosen)
+        await vote(reviewer, chosen, cat if chosen % 2 else dog)
+    assert voted == samples
+    # All have one vote; a second reviewer's pick is among them, never a photo with two.
+    second = await desk.review.pick(next(reviewers))
+    assert second in samples
+    await vote(300, second, cat)
+    assert await desk.review.pick(next(reviewers)) != second
+
+
+async def test_settled_photos_get_no_more_votes_and_disputed_ones_go_to_admins(house):
+    desk = await open_desk(house)
+    desk.context.policy = dataclasses.replace(desk.policy, review_gold_share=0.0, max_votes=3)
+    a, b, c = [await desk.labels.add(ADMIN, name) for name in ("a", "b", "c")]
+    tap, disputed = await photo(desk, 1, chat=-5)
+    for voter, label in zip((20, 21, 22), (a, b, c), strict=True):  # three labels, three votes
+        await desk.votes.vote(dataclasses.replace(tap, user_id=voter), disputed, label.id, accept)
+    gold_tap, settled = await photo(desk, 2, chat=-5)
+    await desk.votes.vote(dataclasses.replace(gold_tap, user_id=ADMIN), settled, a.id, accept)
+    # Nothing waits for a contributor's vote: only a photo an admin labeled, to measure them.
+    assert await desk.review.pick(30) == settled
+    assert await desk.review.pick(ADMIN) == disputed
+    await desk.votes.vote(dataclasses.replace(tap, user_id=ADMIN), disputed, b.id, accept)
+    assert (await desk.store.consensus.verdict(disputed)).settled
+    assert await desk.review.pick(ADMIN) is None
+    await assert_model_holds_the_contributions(desk)
+
+
+async def test_a_changed_crowd_policy_judges_every_photo_again_and_spares_the_model(house):
+    desk = await open_desk(house)
+    cat, *_ = [await desk.labels.add(ADMIN, name) for name in ("cat", "dog", "bird")]
+    tap, sample_id = await photo(desk, 1, chat=-5)
+    for voter in (20, 21):  # two newcomers agree: 0.97, below the default 0.98
+        await desk.votes.vote(dataclasses.replace(tap, user_id=voter), sample_id, cat.id, accept)
+    assert not (await desk.store.consensus.verdict(sample_id)).settled
+    version = desk.snapshot.version
+    await house.close()
+    lenient = dataclasses.replace(house.settings, label_confidence=0.9)
+    relaxed = House(lenient, command="labelbot run")
+    desk = await open_desk(relaxed)
+    try:
+        assert (await desk.store.consensus.verdict(sample_id)).settled
+        assert desk.snapshot.version == version  # no verdict moved: nothing to correct
+        assert await desk.crowd.follow_policy() == 0  # judged once per change
+    finally:
+        await relaxed.close()
+
+
 async def test_reliabilities_are_reestimated_and_the_model_follows(house):
     desk = await open_desk(house)
     labels = [await desk.labels.add(ADMIN, name) for name in ("a", "b", "c")]
