@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.desk.views import DeskError
+from model_core.consensus import State
 from model_core.model import Guess
 
 if TYPE_CHECKING:
@@ -173,9 +174,16 @@ def saved(name: str, version: int) -> str:
 
 
 def tally(votes: Tally) -> str:
+    """`Votes: Oat-Milk 2 · 98% sure ✓`: the votes, and how settled the photo is."""
     parts = [f"{name} {count}" for name, count in votes.counts]
     if votes.skips:
         parts.append(f"skipped {votes.skips}")
+    if votes.state is State.DISPUTED:
+        parts.append("disputed: an admin decides")
+    elif votes.confidence is not None:
+        parts.append(
+            f"{votes.confidence:.0%} sure" + (" ✓" if votes.state is State.SETTLED else "")
+        )
     return "Votes: " + (" · ".join(parts) if parts else "none yet")
 
 

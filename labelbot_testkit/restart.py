@@ -185,9 +185,7 @@ def _fill(path: Path, photos: int, votes: int, progress: ProgressFactory) -> Non
                 [(i, i % 500, i, i % 500, f"file-{i}", f"unique-{i}", rng.bytes(EMBEDDING_BYTES))
                  for i in ids],
             )  # fmt: skip
-            db.executemany(
-                "INSERT INTO verdicts VALUES (?, ?, 0.99, 0)", [(i, i % 2) for i in ids]
-            )
+            db.executemany("INSERT INTO verdicts VALUES (?, ?, 0.99, 0)", [(i, i % 2) for i in ids])
             done(len(ids))
         for start in range(0, votes, BATCH):
             ids = range(start + 1, min(start + BATCH, votes) + 1)

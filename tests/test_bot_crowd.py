@@ -8,10 +8,12 @@ from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, tap, tap_label,
 
 from bot import texts
 from labelbot_testkit.fake_telegram import BOT_USERNAME, group, user
+from model_core.consensus import State
 
 pytestmark = pytest.mark.slow
 TEAM = group()
 CAROL = user(4, "Carol")
+DAVE = user(5, "Dave")
 
 
 def model_matches_contributions(bot) -> list[tuple[int, int, float]]:
@@ -26,7 +28,7 @@ def model_matches_contributions(bot) -> list[tuple[int, int, float]]:
     return held
 
 
-def test_two_disagree_a_third_settles_a_ban_and_forgetting(fake, bot, photos):
+def test_two_disagree_two_more_settle_a_ban_and_forgetting(fake, bot, photos):
     for name in ("cat", "dog", "bird"):
         say(fake, ADMIN, f"/addlabel {name}")
     reply = send_photo(fake, ALICE, photos["chelsea"], TEAM, caption=f"@{BOT_USERNAME}")
@@ -36,8 +38,11 @@ def test_two_disagree_a_third_settles_a_ban_and_forgetting(fake, bot, photos):
         assert tap(fake, person, reply, f"v:{sample}:{label}")["text"].startswith("Saved")
     split = bot.run(store.consensus.verdict(sample))
     assert not split.settled
-    assert tap(fake, CAROL, reply, f"v:{sample}:1")["text"] == "Saved: dog"  # Carol settles it
-    fake.wait_for(lambda: "Votes: dog 2" in reply.text)
+    assert tap(fake, CAROL, reply, f"v:{sample}:1")["text"] == "Saved: dog"  # 2 to 1: dog ...
+    fake.wait_for(lambda: "Votes: dog 2 · cat 1 · 88% sure" in reply.text)  # ... not sure yet
+    assert not bot.run(store.consensus.verdict(sample)).settled
+    assert tap(fake, DAVE, reply, f"v:{sample}:1")["text"] == "Saved: dog"  # 3 to 1 settles it
+    fake.wait_for(lambda: "Votes: dog 3 · cat 1 · 98% sure ✓" in reply.text)
     settled = bot.run(store.consensus.verdict(sample))
     assert settled.label_id == 1 and settled.settled and settled.confidence > split.confidence
     assert [(s, label) for s, label, _ in model_matches_contributions(bot)] == [(sample, 1)]
@@ -45,13 +50,14 @@ def test_two_disagree_a_third_settles_a_ban_and_forgetting(fake, bot, photos):
     assert "only the bot's admins" in say(fake, BOB, f"/ban {BOB['id']}").text
     assert say(fake, ADMIN, f"/ban {BOB['id']}").text.startswith(f"Banned {BOB['id']}")
     without_bob = bot.run(store.consensus.verdict(sample))
-    assert not without_bob.settled and without_bob.confidence < settled.confidence  # a tie again
+    assert not without_bob.settled and without_bob.confidence < settled.confidence  # 2 to 1
     model_matches_contributions(bot)
 
     assert "cannot be undone" in say(fake, CAROL, "/forgetme").text
     assert bot.run(store.people.rows_naming(CAROL["id"])) > 0
     assert say(fake, CAROL, "/forgetme confirm").text.startswith("Done")
     assert bot.run(store.people.rows_naming(CAROL["id"])) == 0
+    assert say(fake, DAVE, "/forgetme confirm").text.startswith("Done")
     assert bot.run(store.consensus.verdict(sample)).label_id == 0  # Alice's cat is all that counts
     model_matches_contributions(bot)
 
@@ -60,7 +66,7 @@ def test_review_sends_someone_elses_photo_and_label_another_goes_on(fake, bot, p
     for name in ("cat", "coffee"):
         say(fake, ADMIN, f"/addlabel {name}")
     mine = send_photo(fake, ALICE, photos["chelsea"])  # Alice's own photos, in her chat
-    send_photo(fake, ALICE, photos["coffee"])
+    other = send_photo(fake, ALICE, photos["coffee"])
     assert say(fake, ALICE, "/review").text == texts.NOTHING_TO_REVIEW  # never her own
     photo = say(fake, BOB, "/review")  # Bob gets one of hers, re-sent by its file id
     assert photo.photo
@@ -83,10 +89,9 @@ def test_review_sends_someone_elses_photo_and_label_another_goes_on(fake, bot, p
     assert tap(fake, BOB, second, more["callback_data"])["text"] == texts.NOTHING_TO_REVIEW
     # The review binds the photo's buttons to Bob's message too; Alice's own message keeps its
     # own, and one photo's id on another photo's message is refused.
-    own = next(m for m in fake.messages_to(ALICE["id"]) if sample_of(m) == sample)
-    assert own is not mine  # among equals, the newest photo comes first
-    assert "does not belong" in tap(fake, ALICE, mine, f"v:{sample}:0")["text"]
-    assert "Saved" in tap(fake, ALICE, own, f"v:{sample}:0")["text"]
+    assert sample_of(mine) == sample  # among equals, the oldest photo comes first
+    assert "does not belong" in tap(fake, ALICE, other, f"v:{sample}:0")["text"]
+    assert "Saved" in tap(fake, ALICE, mine, f"v:{sample}:0")["text"]
 
     # People: their standing, the leaderboard (by display name, with an opt-out), and the
     # admins' view of every contributor.
@@ -118,10 +123,10 @@ def test_review_in_a_group_posts_the_photo_for_anyone_to_vote(fake, bot, photos)
 
 def test_a_photo_telegram_no_longer_has_leaves_the_review_queue(fake, bot, photos):
     say(fake, ADMIN, "/addlabel coffee")
-    older = sample_of(send_photo(fake, ALICE, photos["coffee"]))
-    newest = sample_of(send_photo(fake, ALICE, photos["chelsea"]))  # the queue's first pick
+    oldest = sample_of(send_photo(fake, ALICE, photos["coffee"]))  # the queue's first pick
+    newer = sample_of(send_photo(fake, ALICE, photos["chelsea"]))
     store = desk_of(bot).store
-    del fake.files[bot.run(store.samples.get(newest)).file_id]  # Telegram has lost it
+    del fake.files[bot.run(store.samples.get(oldest)).file_id]  # Telegram has lost it
     photo = say(fake, BOB, "/review")
-    assert sample_of(fake.wait_reply(photo.message_id, BOB["id"])) == older
-    assert newest not in [c.sample_id for c in bot.run(store.reviews.candidates(CAROL["id"], []))]
+    assert sample_of(fake.wait_reply(photo.message_id, BOB["id"])) == newer
+    assert bot.run(store.reviews.first(State.WAITING, CAROL["id"])) == newer  # gone for good

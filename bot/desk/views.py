@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.journal import Stall
 from bot.store import Proposal, Sample
+from model_core.consensus import State
 from model_core.labels import Label
 from model_core.model import Guess
 from model_core.service import Reading
@@ -93,6 +94,8 @@ class GuessView:
 class Tally:
     counts: list[tuple[str, int]]  # label name, live votes; most first
     skips: int
+    state: State = State.WAITING  # settled, waiting for votes, or disputed
+    confidence: float | None = None  # the crowd's posterior of its label, if it has one
 
 
 @dataclass(frozen=True)

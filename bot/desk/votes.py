@@ -53,7 +53,12 @@ class Votes:
         return AfterTap(outcome, view, tally, undoable)
 
     async def _tally(self, sample: Sample) -> Tally:
-        counts = await self.ctx.store.votes.tally(sample.id)
+        store = self.ctx.store
+        counts = await store.votes.tally(sample.id)
         labels = self.ctx.snapshot.labels
         voted = sorted(((i, n) for i, n in counts.items() if i is not None), key=lambda v: -v[1])
-        return Tally([(labels[i].name, n) for i, n in voted], counts.get(None, 0))
+        verdict = await store.consensus.verdict(sample.id)
+        return Tally(
+            [(labels[i].name, n) for i, n in voted], counts.get(None, 0),
+            await store.consensus.standing(sample.id), verdict and verdict.confidence,
+        )  # fmt: skip

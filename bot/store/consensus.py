@@ -176,6 +176,10 @@ class Consensus:
         """Each decided photo's consensus label id, by sample id."""
         return dict(await self.db.all("SELECT sample_id, label_id FROM verdicts"))
 
+    async def standing(self, sample_id: int) -> State:
+        row = await self.db.value("SELECT standing FROM samples WHERE id = ?", (sample_id,))
+        return State(row or 0)
+
     async def verdict(self, sample_id: int) -> Verdict | None:
         row = await self.db.one(f"{STANDING} WHERE v.sample_id = ?", (sample_id,))
         return None if row is None else Verdict(row[0], row[1], State(row[2]))
