@@ -49,6 +49,7 @@ ADMIN_COMMANDS = [
     BotCommand("model", "model versions and rollback"),
     BotCommand("export", "the labels as files (JSONL, CSV)"),
     BotCommand("contributors", "every voter's record, likely spam flagged"),
+    BotCommand("disputed", "decide a photo the crowd could not settle"),
     BotCommand("ban", "stop a contributor's votes counting: /ban USER_ID"),
     BotCommand("unban", "let them count again: /unban USER_ID"),
 ]
@@ -126,6 +127,7 @@ def _add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("unban", handlers.unban))
     app.add_handler(CommandHandler("forgetme", handlers.forget_me))
     app.add_handler(CommandHandler("review", handlers.review))
+    app.add_handler(CommandHandler("disputed", handlers.disputed))
     app.add_handler(CommandHandler("me", handlers.me))
     app.add_handler(CommandHandler("top", handlers.top))
     app.add_handler(CommandHandler("hideme", handlers.hide_me))

@@ -11,7 +11,7 @@ from model_core.consensus import State
 from model_core.model import Guess
 
 if TYPE_CHECKING:
-    from bot.desk.views import Contributor, LabelCount, ModelReport, Standing, Tally
+    from bot.desk.views import Contributor, LabelCount, ModelReport, Standing, Stats, Tally
     from bot.journal import Stall
 
 HELP = (
@@ -28,7 +28,10 @@ ADMIN_HELP = (
     "/renamelabel OLD NEW — rename (use quotes for names with spaces)\n"
     "/retirelabel NAME — stop offering a label (its examples are kept)\n"
     "/labels — labels and example counts\n"
-    "/stats — chart of examples per label and first-guess accuracy\n"
+    "/stats — chart of examples per label and first-guess accuracy; how many photos are "
+    "settled, waiting for votes and disputed\n"
+    "/disputed — a photo the crowd could not settle, for your deciding vote (/review gives "
+    "you those first too)\n"
     "/model — model versions and rollback\n"
     "/export — the labels as files\n"
     "/contributors — every voter's record\n"
@@ -105,7 +108,11 @@ def contributors(rows: Sequence[Contributor]) -> str:
     return "\n".join(lines)
 
 
-NOTHING_TO_REVIEW = "Nothing to review right now: you have voted on every photo. Thank you!"
+NOTHING_TO_REVIEW = (
+    "Nothing needs your vote right now: every photo you could label is settled or has your "
+    "vote. Thank you!"
+)
+NOTHING_DISPUTED = "No photo is disputed: the crowd settles every photo it has voted on enough."
 FORGET_ASK = (
     "/forgetme deletes your votes, the photos you sent and everything this bot keeps about "
     "you, and takes back all they taught the model. It cannot be undone. To go ahead, send: "
@@ -236,10 +243,18 @@ def rollback_question(version: int) -> str:
     return f"Restore version {version}? Votes since then stay recorded but leave the model."
 
 
-def stats_caption(history: Sequence[bool]) -> str:
+def stats_caption(stats: Stats) -> str:
+    history, crowd = stats.first_guess_right, stats.crowd
     right = sum(history)
     share = f" ({right / len(history):.0%})." if history else "."
-    return f"{len(history)} votes; the first guess was right {right} times{share}"
+    each = (f" ({crowd.votes_per_settled:.1f} votes each)"
+            if crowd.votes_per_settled is not None else "")  # fmt: skip
+    return (
+        f"{len(history)} votes; the first guess was right {right} times{share}\n"
+        f"Photos: {crowd.settled} settled{each} · {crowd.waiting} waiting for votes "
+        f"({crowd.unvoted} with none yet) · {crowd.disputed} disputed"
+        + (" (/disputed)" if crowd.disputed else "")
+    )
 
 
 # ---- the desk's refusals and outcomes ------------------------------------------------------
@@ -444,5 +459,6 @@ REFUSALS = {
     "image_refused": image_refused,
     "already_decided": ALREADY_DECIDED,
     "nothing_to_review": NOTHING_TO_REVIEW,
+    "nothing_disputed": NOTHING_DISPUTED,
     "bad_button": BAD_BUTTON,
 }

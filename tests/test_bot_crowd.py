@@ -130,3 +130,45 @@ def test_a_photo_telegram_no_longer_has_leaves_the_review_queue(fake, bot, photo
     photo = say(fake, BOB, "/review")
     assert sample_of(fake.wait_reply(photo.message_id, BOB["id"])) == newer
     assert bot.run(store.reviews.first(State.WAITING, CAROL["id"])) == newer  # gone for good
+
+
+def test_careful_voters_settle_a_photo_and_doubtful_ones_keep_it_in_the_queue(fake, bot, photos):
+    for name in ("cat", "dog", "bird"):
+        say(fake, ADMIN, f"/addlabel {name}")
+    desk = desk_of(bot)
+    eve, mallory = user(6, "Eve"), user(7, "Mallory")
+    trust = {ALICE["id"]: 0.95, BOB["id"]: 0.95, eve["id"]: 0.45, mallory["id"]: 0.45}
+    bot.run(desk.store.people.save_reliabilities(trust))
+    bot.run(desk.crowd.load())
+    careful = send_photo(fake, CAROL, photos["chelsea"], TEAM, caption=f"@{BOT_USERNAME}")
+    doubtful = send_photo(fake, CAROL, photos["coffee"], TEAM, caption=f"@{BOT_USERNAME}")
+    for person in (ALICE, BOB):
+        tap_label(fake, person, careful, "cat")
+    for person in (eve, mallory):
+        tap_label(fake, person, doubtful, "cat")
+    fake.wait_for(lambda: "Votes: cat 2 · 100% sure ✓" in careful.text)
+    fake.wait_for(lambda: "Votes: cat 2 · 57% sure" in doubtful.text)  # not settled
+    asked = say(fake, DAVE, "/review")  # the queue hands out the doubtful photo, not the other
+    assert sample_of(fake.wait_reply(asked.message_id, DAVE["id"])) == sample_of(doubtful)
+    model_matches_contributions(bot)
+
+
+def test_five_votes_without_confidence_are_disputed_and_an_admin_settles_them(fake, bot, photos):
+    for name in ("cat", "dog", "bird"):
+        say(fake, ADMIN, f"/addlabel {name}")
+    reply = send_photo(fake, ALICE, photos["chelsea"], TEAM, caption=f"@{BOT_USERNAME}")
+    sample = sample_of(reply)
+    for person, label in zip((ALICE, BOB, CAROL, DAVE, user(6)), (0, 1, 0, 1, 2), strict=True):
+        assert tap(fake, person, reply, f"v:{sample}:{label}")["text"].startswith("Saved")
+    fake.wait_for(lambda: "disputed: an admin decides" in reply.text)
+    assert "1 disputed (/disputed)" in say(fake, ADMIN, "/stats").text
+    assert say(fake, BOB, "/disputed").text == texts.NOT_ADMIN
+    assert say(fake, BOB, "/review").text == texts.NOTHING_TO_REVIEW  # not for contributors
+    photo = say(fake, ADMIN, "/disputed")
+    prompt = fake.wait_reply(photo.message_id, ADMIN["id"])
+    assert sample_of(prompt) == sample
+    tap_label(fake, ADMIN, prompt, "cat")
+    verdict = bot.run(desk_of(bot).store.consensus.verdict(sample))
+    assert (verdict.label_id, verdict.confidence, verdict.settled) == (0, 1.0, True)
+    assert say(fake, ADMIN, "/disputed").text == texts.NOTHING_DISPUTED
+    model_matches_contributions(bot)

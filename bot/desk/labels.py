@@ -6,8 +6,9 @@ import shlex
 
 from bot import texts
 from bot.desk.context import DeskContext
-from bot.desk.views import LabelCount, ModelReport, Renamed, RolledBack, Stats
+from bot.desk.views import CrowdProgress, LabelCount, ModelReport, Renamed, RolledBack, Stats
 from bot.store import EventKind
+from model_core.consensus import State
 from model_core.labels import Label
 
 
@@ -58,7 +59,10 @@ class ModelAdmin:
         """Examples per label, and whether each vote's first guess was right, in order."""
         self.ctx.check_admin(user_id)
         counts = Labels(self.ctx).counts()
-        return Stats(counts, await self.ctx.store.votes.first_guess_history())
+        store = self.ctx.store
+        return Stats(counts, await store.votes.first_guess_history(), _crowd_progress(
+            await store.consensus.progress()
+        ))  # fmt: skip
 
     async def report(self, user_id: int) -> ModelReport:
         self.ctx.check_admin(user_id)
@@ -114,3 +118,11 @@ def _two_names(args: str, usage: str) -> tuple[str, str]:
     if len(parts) != 2:
         raise texts.refused("rename_usage")
     return parts[0], parts[1]
+
+
+def _crowd_progress(by_state: dict[State, tuple[int, int, int]]) -> CrowdProgress:
+    settled, settled_votes, _ = by_state.get(State.SETTLED, (0, 0, 0))
+    waiting, _, unvoted = by_state.get(State.WAITING, (0, 0, 0))
+    disputed = by_state.get(State.DISPUTED, (0, 0, 0))[0]
+    mean = settled_votes / settled if settled else None
+    return CrowdProgress(settled, waiting, unvoted, disputed, mean)

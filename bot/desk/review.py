@@ -21,14 +21,23 @@ class Review:
         self.ctx = context
         self.draw = draw or random.Random()
 
-    async def send_next(self, user_id: int, chat_id: int, send: SendPhoto, show: Show) -> None:
+    async def send_next(
+        self, user_id: int, chat_id: int, send: SendPhoto, show: Show, *, disputed=False
+    ) -> None:
         """Sends this person the photo most worth their vote (see `pick`), with the model's
-        current guesses and the voting buttons; DeskError when there is none."""
+        current guesses and the voting buttons; DeskError when there is none. `disputed`:
+        an admin's `/disputed`, only the photos the crowd could not settle."""
         store = self.ctx.store
+        if disputed:
+            self.ctx.check_admin(user_id)
+        nothing = "nothing_disputed" if disputed else "nothing_to_review"
         for _ in range(REVIEW_TRIES):
-            chosen = await self.pick(user_id)
+            if disputed:
+                chosen = await store.reviews.first(State.DISPUTED, user_id)
+            else:
+                chosen = await self.pick(user_id)
             if chosen is None:
-                raise texts.refused("nothing_to_review")
+                raise texts.refused(nothing)
             sample = await store.samples.get(chosen)
             if sample is None:  # forgotten (/forgetme) since the candidates were read
                 continue
@@ -39,7 +48,7 @@ class Review:
                 log.info("photo %d left the review queue: %s", sample.id, gone)
                 await store.samples.mark_unavailable(sample.id)
         else:
-            raise texts.refused("nothing_to_review")
+            raise texts.refused(nothing)
         assert sample is not None  # the loop breaks only on a photo sent
         review_id = await store.reviews.add(sample.id, user_id, chat_id, sent)
         shown = await show(dataclasses.replace(self.ctx.fresh_view(sample), review=True))

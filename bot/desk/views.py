@@ -120,6 +120,18 @@ class LabelCount:
 class Stats:
     counts: list[LabelCount]
     first_guess_right: list[bool]  # per vote, in order
+    crowd: CrowdProgress
+
+
+@dataclass(frozen=True)
+class CrowdProgress:
+    """Where the photos from Telegram stand (imports are settled by their folder)."""
+
+    settled: int
+    waiting: int  # for votes: more may settle them
+    unvoted: int  # of the waiting, those with no vote yet
+    disputed: int  # as many votes as a photo gets, still unsure: for an admin
+    votes_per_settled: float | None  # votes the settled ones took, on average
 
 
 @dataclass(frozen=True)

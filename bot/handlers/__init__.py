@@ -27,11 +27,12 @@ from bot.handlers.commands import (
     unban,
 )
 from bot.handlers.common import BotData, Context, desk_of
-from bot.handlers.photos import on_other_media, on_photo, review
+from bot.handlers.photos import disputed, on_other_media, on_photo, review
 from bot.handlers.taps import on_label_name, on_tap
 
 __all__ = [
-    "BotData", "Context", "add_label", "ban", "contributors", "desk_of", "export", "forget_me",
+    "BotData", "Context", "add_label", "ban", "contributors", "desk_of", "disputed", "export",
+    "forget_me",
     "hide_me", "me", "model", "on_error", "on_label_name", "on_other_media", "on_photo",
     "on_tap", "rename_label", "retire_label", "review", "show_labels", "show_me", "start",
     "stats", "top", "unban",

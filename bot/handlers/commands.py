@@ -146,7 +146,7 @@ async def stats(update: Update, context: Context) -> None:
     message = update.effective_message
     stats = await desk_of(context).model.stats(message.from_user.id)
     chart = await asyncio.to_thread(stats_chart, stats)  # ~0.2 s of drawing
-    await message.reply_photo(chart, caption=texts.stats_caption(stats.first_guess_right))
+    await message.reply_photo(chart, caption=texts.stats_caption(stats))
 
 
 @refusals_as_replies

@@ -81,9 +81,20 @@ async def review(update: Update, context: Context) -> None:
     )
 
 
+@refusals_as_replies
+async def disputed(update: Update, context: Context) -> None:
+    """/disputed (admins): a photo the crowd could not settle, for the admin's deciding vote."""
+    message = update.effective_message
+    await send_review(
+        desk_of(context), context, message.from_user.id, message.chat_id, message.message_id,
+        disputed=True,
+    )  # fmt: skip
+
+
 async def send_review(
-    desk: Desk, context: Context, user_id: int, chat_id: int, asked: int | None = None
-) -> None:
+    desk: Desk, context: Context, user_id: int, chat_id: int, asked: int | None = None,
+    *, disputed: bool = False,
+) -> None:  # fmt: skip
     """Re-sends the queue's next photo by its Telegram file id (photos are not stored here),
     quoting the /review that `asked` for it, then the guesses and buttons quoting the photo."""
     photo_messages: list[int] = []
@@ -109,4 +120,4 @@ async def send_review(
         )
         return sent.message_id
 
-    await desk.review.send_next(user_id, chat_id, send, show)
+    await desk.review.send_next(user_id, chat_id, send, show, disputed=disputed)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 
 from bot.store.database import Database
-from bot.store.records import EventKind, Judge
+from bot.store.records import IMPORT_USER, EventKind, Judge
 from bot.store.samples import margin, prediction
 from model_core.consensus import Ballot, Judgement, State, Verdict
 
@@ -175,6 +175,15 @@ class Consensus:
     async def verdicts(self) -> dict[int, int]:
         """Each decided photo's consensus label id, by sample id."""
         return dict(await self.db.all("SELECT sample_id, label_id FROM verdicts"))
+
+    async def progress(self) -> dict[State, tuple[int, int, int]]:
+        """Per standing, of the photos from Telegram: how many, their votes, how many unvoted."""
+        rows = await self.db.all(
+            "SELECT standing, COUNT(*), SUM(votes), SUM(CASE WHEN votes = 0 THEN 1 ELSE 0 END) "
+            "FROM samples WHERE user_id <> ? GROUP BY standing",
+            (IMPORT_USER,),
+        )
+        return {State(row[0]): (int(row[1]), int(row[2] or 0), int(row[3] or 0)) for row in rows}
 
     async def standing(self, sample_id: int) -> State:
         row = await self.db.value("SELECT standing FROM samples WHERE id = ?", (sample_id,))
