@@ -12,6 +12,13 @@ learns, and the head is tested on the held-out photos:
   votes, each photo once with its verdict's label, weighted by its confidence;
 - `clean`: each photo once with its true label, the bound a crowd can reach.
 
+Beside those fixed budgets, the `adaptive` policy is the bot's own: votes are handed out as
+the review queue does, one more to every photo still waiting (the fewest votes first), in
+rounds; after each round the reliabilities are re-estimated over all votes so far (the bot
+does so every 25 votes) and each photo judged again; a photo stops when settled (its label's
+posterior reaches the confidence target with at least `settle_after` agreeing votes) or is
+disputed at `max_votes`. Its cost is the mean votes per photo.
+
 The analytic head is exact in any order, so training order does not matter and one pass over
 the photos is the model the bot would hold.
 """
@@ -21,15 +28,20 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from benchmarks.protocol import Split
-from model_core.consensus import Ballot, Crowd, estimate_reliability
+from model_core.consensus import Ballot, Crowd, Judgement, State, estimate_reliability
 from model_core.learners.analytic import AnalyticLearner, limit_blas_threads
 from model_core.progress import Progress, ProgressFactory, no_progress
 
 POLICIES = ("every-vote", "majority", "ours")
+CONFIDENCE_TARGETS = (0.9, 0.95, 0.98, 0.99)
+SETTLE_AFTER = (1, 2)
+DEFAULT_ADAPTIVE = {"confidence": 0.98, "settle_after": 2}  # the bot's defaults
+MAX_VOTES = 5
 
 
 @dataclass(frozen=True)
@@ -53,21 +65,56 @@ def simulate_votes(
 ) -> list[tuple[int, int, int]]:
     """(photo, contributor, label) votes on photos whose true labels are `y`."""
     rng = np.random.default_rng(seed)
-    kinds = mix.kinds()
-    fixed_wrong = rng.integers(labels, size=len(kinds))  # each adversary's one label
+    voter = _Voters(mix, labels, rng)
     votes = []
     for photo, truth in enumerate(y):
-        for person in rng.choice(len(kinds), votes_per_photo, replace=False):
-            kind = kinds[person]
-            if kind == "careful":
-                right = rng.random() < mix.careful_accuracy
-                label = int(truth) if right else int(rng.integers(labels))
-            elif kind == "random":
-                label = int(rng.integers(labels))
-            else:
-                label = int(fixed_wrong[person])
-            votes.append((photo, int(person), label))
+        for person in rng.choice(len(voter.kinds), votes_per_photo, replace=False):
+            votes.append((photo, int(person), voter.vote(int(person), int(truth))))
     return votes
+
+
+class _Voters:
+    """The simulated contributors: who each is, and what each names for a photo."""
+
+    def __init__(self, mix: CrowdMix, labels: int, rng: np.random.Generator) -> None:
+        self.kinds, self.mix, self.labels, self.rng = mix.kinds(), mix, labels, rng
+        self.fixed_wrong = rng.integers(labels, size=len(self.kinds))  # each adversary's label
+
+    def vote(self, person: int, truth: int) -> int:
+        kind, rng = self.kinds[person], self.rng
+        if kind == "careful":
+            right = rng.random() < self.mix.careful_accuracy
+            return truth if right else int(rng.integers(self.labels))
+        if kind == "random":
+            return int(rng.integers(self.labels))
+        return int(self.fixed_wrong[person])
+
+
+def simulate_adaptive(
+    y: np.ndarray, labels: int, mix: CrowdMix, confidence: float, settle_after: int,
+    max_votes: int = MAX_VOTES, seed: int = 0,
+) -> tuple[list[tuple[int, int, int]], list[Judgement]]:  # fmt: skip
+    """Votes as the bot's queue asks for them (see the module docstring), and each photo's
+    final judgement."""
+    rng = np.random.default_rng(seed)
+    voter = _Voters(mix, labels, rng)
+    ballots: list[list[Ballot]] = [[] for _ in y]
+    votes: list[tuple[int, int, int]] = []
+    waiting = list(range(len(y)))
+    while waiting:
+        for photo in waiting:
+            voted = {b.user_id for b in ballots[photo]}
+            person = int(rng.choice([p for p in range(len(voter.kinds)) if p not in voted]))
+            label = voter.vote(person, int(y[photo]))
+            ballots[photo].append(Ballot(person, label))
+            votes.append((photo, person, label))
+        crowd = Crowd(
+            labels=labels, reliability=estimate_reliability(votes, labels),
+            settle_after=settle_after, confidence=confidence, max_votes=max_votes,
+        )  # fmt: skip
+        judged = [crowd.judge(b) for b in ballots]
+        waiting = [p for p, j in enumerate(judged) if j.state is State.WAITING]
+    return votes, judged
 
 
 def aggregate(policy: str, votes, photos: int, labels: int) -> list[tuple[int, int, float]]:
@@ -109,11 +156,15 @@ def label_accuracy(split: Split, taught: list[tuple[int, int, float]]) -> float:
 
 def measure_crowd(
     split: Split,
-    votes_per_photo: tuple[int, ...] = (1, 2, 3),
+    votes_per_photo: tuple[int, ...] = (1, 2, 3, 4, 5),
     mix: CrowdMix = CrowdMix(),
     progress: ProgressFactory = no_progress,
+    adaptive: tuple[tuple[float, int], ...] = tuple(
+        (c, s) for c in CONFIDENCE_TARGETS for s in SETTLE_AFTER
+    ),
 ) -> dict:
-    """Label and final accuracy of each policy at each number of votes, and the clean bound."""
+    """Label and final accuracy of each policy at each number of votes, the adaptive policy at
+    each (confidence target, fewest agreeing votes), and the clean bound."""
     limit_blas_threads()
     labels = len(split.names)
     clean = [(photo, int(label), 1.0) for photo, label in enumerate(split.y)]
@@ -132,11 +183,39 @@ def measure_crowd(
             }
         figures["by_votes"][str(k)] = row
     figures |= costs(split, mix)
-    default = str(max(votes_per_photo))
+    default = "3" if "3" in figures["by_votes"] else str(max(votes_per_photo))
     figures |= {policy: figures["by_votes"][default][policy] for policy in POLICIES}
+    figures["curve"] = [
+        {"policy": "fixed", "votes": int(k), "votes_per_photo": float(k), "disputed": 0.0,
+         "label_accuracy": row["ours"]["label_accuracy"],
+         "final_accuracy": row["ours"]["final_accuracy"]}
+        for k, row in figures["by_votes"].items()
+    ] + [_adaptive(split, mix, c, s, progress) for c, s in adaptive]  # fmt: skip
+    chosen = [r for r in figures["curve"] if r["policy"] == "adaptive"
+              and r["confidence"] == DEFAULT_ADAPTIVE["confidence"]
+              and r["settle_after"] == DEFAULT_ADAPTIVE["settle_after"]]  # fmt: skip
+    if chosen:
+        figures["adaptive"] = chosen[0]
     figures["mix"] = {"contributors": mix.contributors, "careful": mix.careful,
                       "random": mix.random, "careful_accuracy": mix.careful_accuracy}  # fmt: skip
     return {"crowd": figures}
+
+
+def _adaptive(
+    split: Split, mix: CrowdMix, confidence: float, settle_after: int, progress: ProgressFactory
+) -> dict:
+    labels = len(split.names)
+    votes, judged = simulate_adaptive(split.y, labels, mix, confidence, settle_after)
+    taught = [(photo, j.verdict.label_id, j.verdict.confidence)
+              for photo, j in enumerate(judged) if j.verdict is not None]  # fmt: skip
+    done = progress(f"adaptive, {confidence} sure after {settle_after}", len(taught))
+    return {
+        "policy": "adaptive", "confidence": confidence, "settle_after": settle_after,
+        "votes_per_photo": len(votes) / len(split.y),
+        "disputed": sum(j.state is State.DISPUTED for j in judged) / len(split.y),
+        "label_accuracy": label_accuracy(split, taught),
+        "final_accuracy": final_accuracy(split, taught, done),
+    }  # fmt: skip
 
 
 def costs(split: Split, mix: CrowdMix, updates: int = 200) -> dict:
@@ -181,6 +260,21 @@ def crowd_table(figures: dict) -> str:
                 f"{f['final_accuracy'] / clean:.3f} |"
             )
     rows.append(f"| – | clean labels | 1.000 | {clean:.3f} | 1.000 |")
+    rows += [
+        "\nVotes where they are needed: fixed votes a photo against the bot's adaptive policy\n",
+        "| policy | confidence target | fewest agreeing | votes per photo | disputed | "
+        "label accuracy | final accuracy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in crowd.get("curve", []):
+        fixed = r["policy"] == "fixed"
+        target = "–" if fixed else f"{r['confidence']:.2f}"
+        least = "–" if fixed else str(r["settle_after"])
+        rows.append(
+            f"| {'fixed ' + str(r['votes']) if fixed else 'adaptive'} | {target} | {least} | "
+            f"{r['votes_per_photo']:.2f} | {r['disputed']:.3f} | {r['label_accuracy']:.3f} | "
+            f"{r['final_accuracy']:.3f} |"
+        )
     rows.append(
         f"\nre-estimating reliabilities over 100,000 votes: "
         f"{crowd['reestimate_100k_votes_seconds']:.2f} s; a correction "
@@ -188,3 +282,36 @@ def crowd_table(figures: dict) -> str:
         "one update"
     )
     return "\n".join(rows)
+
+
+def write_crowd_chart(path: Path, figures: dict, title: str) -> None:
+    """Labels right against votes spent per photo: fixed budgets, and the adaptive policy at
+    each confidence target (one line per fewest-agreeing setting)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on a server
+    import matplotlib.pyplot as plt
+
+    curve = figures["crowd"]["curve"]
+    lines = {"fixed votes a photo": [r for r in curve if r["policy"] == "fixed"]}
+    for least in sorted({r["settle_after"] for r in curve if r["policy"] == "adaptive"}):
+        lines[f"adaptive, at least {least} agreeing"] = [
+            r for r in curve if r["policy"] == "adaptive" and r["settle_after"] == least
+        ]
+    figure, axes = plt.subplots(figsize=(8, 5), dpi=120)
+    for name, runs in lines.items():
+        runs = sorted(runs, key=lambda r: r["votes_per_photo"])
+        x = [r["votes_per_photo"] for r in runs]
+        axes.plot(x, [r["label_accuracy"] for r in runs], marker="o", label=name)
+        for r in runs:
+            note = str(r["votes"]) if r["policy"] == "fixed" else f"{r['confidence']:.2f}"
+            axes.annotate(note, (r["votes_per_photo"], r["label_accuracy"]), fontsize=7,
+                          textcoords="offset points", xytext=(4, -10))  # fmt: skip
+    axes.set(xlabel="votes per photo (mean)", ylabel="photos labeled right")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize="small")
+    figure.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)

@@ -32,11 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from bot.store import Store
 from labelbot.demo import ADMIN, load_demo_photos
 from labelbot_testkit.fake_telegram import FakeTelegram, Sent, say, send_photo, tap_label, user
+from labelbot_testkit.store_bench import fill_store, open_and_close
 from model_core.progress import ProgressFactory, no_progress
 
 TOKEN = "123456:" + "R" * 35
@@ -148,10 +146,10 @@ def measure_quick_check(photos: int, votes: int, progress: ProgressFactory = no_
     store of `photos` photos and `votes` votes; and the file's size."""
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "labelbot.sqlite3"
-        asyncio.run(_open_and_close(path))  # a fresh store: the schema, migrated
-        _fill(path, photos, votes, progress)
+        asyncio.run(open_and_close(path))  # a fresh store: the schema, migrated
+        fill_store(path, photos, votes, progress)
         started = time.monotonic()
-        asyncio.run(_open_and_close(path))
+        asyncio.run(open_and_close(path))
         open_s = time.monotonic() - started
         with contextlib.closing(sqlite3.connect(path)) as db:
             started = time.monotonic()
@@ -159,48 +157,6 @@ def measure_quick_check(photos: int, votes: int, progress: ProgressFactory = no_
             check_s = time.monotonic() - started
         return {"photos": photos, "votes": votes, "size_mb": path.stat().st_size / 2**20,
                 "open_s": open_s, "quick_check_s": check_s}  # fmt: skip
-
-
-async def _open_and_close(path: Path) -> None:
-    await (await Store.connect(path)).close()
-
-
-EMBEDDING_BYTES = 1280 * 4  # EfficientNet-Lite0's embedding, float32
-BATCH = 10_000
-
-
-def _fill(path: Path, photos: int, votes: int, progress: ProgressFactory) -> None:
-    """Rows as the bot writes them: each photo with its embedding and prediction; each vote
-    with its journal event; a verdict per photo."""
-    rng = np.random.default_rng(0)
-    done = progress(f"building a store of {photos:,} photos", photos + votes)
-    with contextlib.closing(sqlite3.connect(path)) as db, db:  # closed: the WAL folded in
-        db.execute("INSERT INTO labels VALUES (0, 'first', 0, 0), (1, 'second', 0, 0)")
-        for start in range(0, photos, BATCH):
-            ids = range(start + 1, min(start + BATCH, photos) + 1)
-            db.executemany(
-                "INSERT INTO samples (id, chat_id, photo_message_id, user_id, file_id, "
-                "file_unique_id, embedding, prediction, model_version, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, '[[0, 0.9], [1, 0.1]]', 1, 0)",
-                [(i, i % 500, i, i % 500, f"file-{i}", f"unique-{i}", rng.bytes(EMBEDDING_BYTES))
-                 for i in ids],
-            )  # fmt: skip
-            db.executemany("INSERT INTO verdicts VALUES (?, ?, 0.99, 0)", [(i, i % 2) for i in ids])
-            done(len(ids))
-        for start in range(0, votes, BATCH):
-            ids = range(start + 1, min(start + BATCH, votes) + 1)
-            rows = [(i, 1 + i % photos, 1000 + i % 3000, i % 2) for i in ids]
-            db.executemany(
-                "INSERT INTO votes (id, sample_id, user_id, label_id, first_guess_right, "
-                "created_at) VALUES (?, ?, ?, ?, 1, 0)",
-                rows,
-            )
-            db.executemany(
-                "INSERT INTO events (kind, user_id, sample_id, vote_id, label_id, weight, "
-                "created_at) VALUES ('reinforce', ?, ?, ?, ?, 1.0, 0)",
-                [(u, s, v, label) for v, s, u, label in rows],
-            )
-            done(len(ids))
 
 
 def restart_table(f: dict) -> str:

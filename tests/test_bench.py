@@ -213,7 +213,8 @@ def test_crowd_bench_compares_policies_on_real_embeddings(fashion):
     from model_core.datasets import FASHION_MNIST_LABELS
 
     X, y, T, ty = fashion
-    figures = measure_crowd(Split(X, y, T, ty, list(FASHION_MNIST_LABELS)), (1, 3))["crowd"]
+    split = Split(X, y, T, ty, list(FASHION_MNIST_LABELS))
+    figures = measure_crowd(split, (1, 3), adaptive=((0.98, 2), (0.9, 1)))["crowd"]
     assert set(figures["by_votes"]) == {"1", "3"}
     ours, majority = figures["ours"], figures["majority"]  # the 3-vote figures
     assert ours["label_accuracy"] > majority["label_accuracy"]
@@ -221,6 +222,16 @@ def test_crowd_bench_compares_policies_on_real_embeddings(fashion):
     assert figures["clean"]["final_accuracy"] >= ours["final_accuracy"] - 0.02
     table = crowd_table({"crowd": figures})
     assert "| 3 | ours |" in table and "| – | clean labels | 1.000 |" in table
+    # Votes where they are needed: the default adaptive policy beats three fixed votes on
+    # labels right while spending fewer than 3.2 a photo; a laxer target spends fewer still.
+    adaptive = figures["adaptive"]
+    assert (adaptive["confidence"], adaptive["settle_after"]) == (0.98, 2)
+    assert adaptive["label_accuracy"] > ours["label_accuracy"]
+    assert 1 < adaptive["votes_per_photo"] < 3.2 and 0 <= adaptive["disputed"] < 0.1
+    lax = figures["curve"][-1]
+    assert lax["votes_per_photo"] < adaptive["votes_per_photo"]
+    assert [r["policy"] for r in figures["curve"]] == ["fixed", "fixed", "adaptive", "adaptive"]
+    assert "| adaptive | 0.98 | 2 |" in table
 
 
 @pytest.mark.slow
@@ -255,6 +266,18 @@ def test_store_bench_times_a_vote_in_the_store_and_in_sqlalchemys_engine():
     assert figures["store_ms"] < figures["vote_ms"]  # the vote includes the model's update
     assert 0 < figures["store_share"] < 1 and 0 < figures["engine_share"] < 1
     assert "SQLAlchemy's engine ÷ the store's connection" in store_table(figures)
+
+
+def test_a_review_pick_is_timed_on_a_store_of_the_size_asked():
+    from labelbot_testkit.store_bench import measure_review_pick, store_table
+
+    pick = measure_review_pick(photos=400, votes=1200, picks=20)
+    assert (pick["photos"], pick["votes"], pick["picks"]) == (400, 1200, 20)
+    assert 0 < pick["pick_p50_ms"] <= pick["pick_max_ms"] < 1000
+    figures = dict.fromkeys(("votes", "vote_ms", "store_ms", "store_share", "engine_ms",
+                             "engine_share", "engine_over_store"), 1)  # fmt: skip
+    figures |= {"rounds": [1], "review_pick": pick}
+    assert "One `/review` pick on a store of 400 photos and 1,200 votes" in store_table(figures)
 
 
 def test_the_damage_check_is_timed_on_a_store_of_the_size_asked():

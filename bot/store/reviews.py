@@ -17,9 +17,9 @@ from bot.store.database import Database
 from bot.store.records import IMPORT_USER
 from model_core.consensus import State
 
-ELIGIBLE = (  # photos from Telegram this person neither sent nor voted on
-    "s.user_id NOT IN (?, ?) AND s.unavailable_since IS NULL AND NOT EXISTS "
-    "(SELECT 1 FROM votes WHERE sample_id = s.id AND user_id = ?)"
+ELIGIBLE = (  # photos from Telegram this person did not send and has no live vote on
+    "s.user_id NOT IN (?, ?) AND s.unavailable_since IS NULL AND NOT EXISTS (SELECT 1 FROM "
+    "votes WHERE sample_id = s.id AND user_id = ? AND undone_at IS NULL)"  # its unique index
 )
 
 

@@ -74,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--store",
         action="store_true",
         help="a vote's time in the store's unit of work, against the same statements through "
-        "SQLAlchemy's async engine, and the share of a whole vote each would take",
+        "SQLAlchemy's async engine, and the share of a whole vote each would take; and one "
+        "/review pick on a store of 100,000 photos",
     )
     parser.add_argument(
         "--restart",
@@ -197,9 +198,10 @@ def _replicas(args: argparse.Namespace, house: House) -> int:
 
 
 def _store(args: argparse.Namespace) -> int:
-    from labelbot_testkit.store_bench import measure_store, store_table
+    from labelbot_testkit.store_bench import measure_review_pick, measure_store, store_table
 
     figures = measure_store(progress=bar)
+    figures["review_pick"] = measure_review_pick(progress=bar)
     return _report(figures, store_table(figures), args.out)
 
 
@@ -212,13 +214,16 @@ def _restart(args: argparse.Namespace, house: House) -> int:
 
 
 def _crowd(args: argparse.Namespace, options, mix, house: House) -> int:
-    from benchmarks.crowd import crowd_table, measure_crowd
+    from benchmarks.crowd import crowd_table, measure_crowd, write_crowd_chart
     from benchmarks.data import EmbeddingCache
     from benchmarks.run import load_split
 
     cache = EmbeddingCache(house.data.bench_cache, house.settings.backbone)
     split, name = load_split(options, house.embedder(), cache, bar)
     figures = measure_crowd(split, mix=mix, progress=bar) | {"data": name}
+    chart = args.chart or (args.out.with_suffix(".png") if args.out else Path("bench-crowd.png"))
+    write_crowd_chart(chart, figures, f"{name}: {len(split.names)} labels, a noisy crowd")
+    print(f"wrote {chart}", file=sys.stderr)
     return _report(
         figures, f"{name}: {len(split.names)} labels\n\n{crowd_table(figures)}", args.out
     )
