@@ -52,6 +52,7 @@ class CrowdMix:
     careful: float = 0.7
     random: float = 0.2  # the rest are adversaries
     careful_accuracy: float = 0.95
+    drifting: int = 0  # careful voters who turn careless (random) halfway through the photos
 
     def kinds(self) -> list[str]:
         careful = round(self.contributors * self.careful)
@@ -69,7 +70,8 @@ def simulate_votes(
     votes = []
     for photo, truth in enumerate(y):
         for person in rng.choice(len(voter.kinds), votes_per_photo, replace=False):
-            votes.append((photo, int(person), voter.vote(int(person), int(truth))))
+            label = voter.vote(int(person), int(truth), photo >= len(y) / 2)
+            votes.append((photo, int(person), label))
     return votes
 
 
@@ -80,8 +82,10 @@ class _Voters:
         self.kinds, self.mix, self.labels, self.rng = mix.kinds(), mix, labels, rng
         self.fixed_wrong = rng.integers(labels, size=len(self.kinds))  # each adversary's label
 
-    def vote(self, person: int, truth: int) -> int:
+    def vote(self, person: int, truth: int, second_half: bool) -> int:
         kind, rng = self.kinds[person], self.rng
+        if kind == "careful" and second_half and person < self.mix.drifting:
+            kind = "random"  # a careful voter who has stopped caring
         if kind == "careful":
             right = rng.random() < self.mix.careful_accuracy
             return truth if right else int(rng.integers(self.labels))
@@ -105,7 +109,7 @@ def simulate_adaptive(
         for photo in waiting:
             voted = {b.user_id for b in ballots[photo]}
             person = int(rng.choice([p for p in range(len(voter.kinds)) if p not in voted]))
-            label = voter.vote(person, int(y[photo]))
+            label = voter.vote(person, int(y[photo]), photo >= len(y) / 2)
             ballots[photo].append(Ballot(person, label))
             votes.append((photo, person, label))
         crowd = Crowd(
@@ -197,7 +201,8 @@ def measure_crowd(
     if chosen:
         figures["adaptive"] = chosen[0]
     figures["mix"] = {"contributors": mix.contributors, "careful": mix.careful,
-                      "random": mix.random, "careful_accuracy": mix.careful_accuracy}  # fmt: skip
+                      "random": mix.random, "careful_accuracy": mix.careful_accuracy,
+                      "drifting": mix.drifting}  # fmt: skip
     return {"crowd": figures}
 
 

@@ -299,3 +299,14 @@ def test_restart_bench_answers_the_command_and_the_undo_before_the_photo(backbon
     assert restart["tensorflow_import_s"] > 1  # a fresh interpreter, timed in the same run
     assert figures["command_s"] == restart["command_s"]
     assert "| 200 | 600 |" in restart_table(figures)
+
+
+def test_drifting_voters_turn_careless_halfway_through_the_photos():
+    from benchmarks.crowd import CrowdMix, simulate_votes
+
+    truth = np.full(2000, 3)
+    votes = simulate_votes(truth, 10, 3, CrowdMix(drifting=14))  # every careful voter drifts
+    careful = [(photo, label) for photo, person, label in votes if person < 14]
+    first = np.mean([label == 3 for photo, label in careful if photo < 1000])
+    second = np.mean([label == 3 for photo, label in careful if photo >= 1000])
+    assert first > 0.9 and second < 0.3

@@ -103,6 +103,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--voters", type=int, default=20, help="--crowd: simulated contributors (20)"
     )
+    parser.add_argument(
+        "--drifting",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--crowd: careful voters who turn careless halfway through the photos (0)",
+    )
     parser.add_argument("--requests", type=int, default=512, help="--latency: requests (512)")
     parser.add_argument(
         "--in-flight",
@@ -148,7 +155,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.restart:
             return _restart(args, house)
         if args.crowd:
-            return _crowd(args, options, _mix(args.mix, args.voters), house)
+            return _crowd(args, options, _mix(args.mix, args.voters, args.drifting), house)
         return _accuracy(args, options, house)
     except (BenchError, DatasetError) as error:
         raise CommandError(str(error)) from error
@@ -229,8 +236,9 @@ def _crowd(args: argparse.Namespace, options, mix, house: House) -> int:
     )
 
 
-def _mix(raw: str, voters: int):
-    """ "0.7,0.2,0.1" as a CrowdMix of `voters` contributors."""
+def _mix(raw: str, voters: int, drifting: int = 0):
+    """ "0.7,0.2,0.1" as a CrowdMix of `voters` contributors, `drifting` of the careful ones
+    turning careless halfway."""
     from benchmarks.crowd import CrowdMix
 
     try:
@@ -240,7 +248,10 @@ def _mix(raw: str, voters: int):
     shares = (careful, random, adversaries)
     if min(shares) < 0 or abs(sum(shares) - 1) > 1e-6 or voters < 3:
         raise CommandError("--mix shares must be at least 0 and add up to 1; --voters at least 3")
-    return CrowdMix(contributors=voters, careful=careful, random=random)
+    mix = CrowdMix(contributors=voters, careful=careful, random=random, drifting=drifting)
+    if not 0 <= drifting <= mix.kinds().count("careful"):
+        raise CommandError("--drifting must be from 0 to the number of careful voters")
+    return mix
 
 
 def _report(figures: dict, table: str, out: Path | None) -> int:
