@@ -214,7 +214,7 @@ def test_crowd_bench_compares_policies_on_real_embeddings(fashion):
 
     X, y, T, ty = fashion
     split = Split(X, y, T, ty, list(FASHION_MNIST_LABELS))
-    figures = measure_crowd(split, (1, 3), adaptive=((0.98, 2), (0.9, 1)))["crowd"]
+    figures = measure_crowd(split, (1, 3), adaptive=((0.98, 2), (0.9, 1)), ordering=False)["crowd"]
     assert set(figures["by_votes"]) == {"1", "3"}
     ours, majority = figures["ours"], figures["majority"]  # the 3-vote figures
     assert ours["label_accuracy"] > majority["label_accuracy"]
@@ -232,6 +232,25 @@ def test_crowd_bench_compares_policies_on_real_embeddings(fashion):
     assert lax["votes_per_photo"] < adaptive["votes_per_photo"]
     assert [r["policy"] for r in figures["curve"]] == ["fixed", "fixed", "adaptive", "adaptive"]
     assert "| adaptive | 0.98 | 2 |" in table
+
+
+def test_the_queue_order_for_the_model_is_measured_both_ways(fashion):
+    from benchmarks.crowd import crowd_table, measure_ordering
+    from benchmarks.protocol import Split
+    from model_core.datasets import FASHION_MNIST_LABELS
+
+    X, y, T, ty = fashion
+    ordering = measure_ordering(Split(X, y, T, ty, list(FASHION_MNIST_LABELS)), steps=4)
+    assert set(ordering["curves"]) == {"arrival", "uncertainty"}
+    for curve in ordering["curves"].values():
+        assert len(curve) == 4 and all(0.5 < a <= 1 for a in curve)
+    # The last tenth holds every photo either way: the same model, in any order (exactness).
+    assert ordering["curves"]["arrival"][-1] == pytest.approx(ordering["curves"]["uncertainty"][-1])
+    assert ordering["budget_to_reach_0.98_clean"]["arrival"] is not None
+    table = crowd_table({"crowd": {"by_votes": {}, "clean": {"final_accuracy": 1.0},
+                                   "reestimate_100k_votes_seconds": 0, "correction_p50_ms": 0,
+                                   "update_p50_ms": 0, "ordering": ordering}})  # fmt: skip
+    assert "| arrival | " in table and "votes needed to reach 0.98 of the clean model" in table
 
 
 @pytest.mark.slow
