@@ -17,8 +17,6 @@ both sides alike.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 import statistics
 import tempfile
 import time
@@ -155,35 +153,31 @@ async def _engine_votes(path: Path, votes: int, done) -> float:
     return 1000 * statistics.median(times)
 
 
-EMBEDDING_BYTES = 1280 * 4  # EfficientNet-Lite0's embedding, float32
-BATCH = 10_000
-
-
 def measure_review_pick(
     photos: int = 100_000, votes: int = 300_000, picks: int = 200,
-    progress: ProgressFactory = no_progress,
+    progress: ProgressFactory = no_progress, postgres_url: str | None = None,
 ) -> dict:  # fmt: skip
     """Milliseconds one `/review` pick takes (the queue's first photo a contributor may vote
-    on) on a SQLite store of `photos` photos and `votes` votes: median and worst."""
+    on) on a store of `photos` photos and `votes` votes, median and worst: on SQLite, and on
+    PostgreSQL when a database URL is given."""
+    figures: dict = {"photos": photos, "votes": votes, "picks": picks}
     with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "labelbot.sqlite3"
-        asyncio.run(open_and_close(path))
-        fill_store(path, photos, votes, progress)
-        times = asyncio.run(_picks(path, picks))
-    return {
-        "photos": photos, "votes": votes, "picks": picks,
-        "pick_p50_ms": 1000 * statistics.median(times), "pick_max_ms": 1000 * max(times),
-    }  # fmt: skip
+        stores = {"sqlite": Path(scratch) / "labelbot.sqlite3"}
+        if postgres_url:
+            stores["postgresql"] = postgres_url
+        for engine, where in stores.items():
+            times = asyncio.run(_filled_then_picked(where, photos, votes, picks, progress))
+            figures[engine] = {"pick_p50_ms": 1000 * statistics.median(times),
+                               "pick_max_ms": 1000 * max(times)}  # fmt: skip
+    return figures
 
 
-async def open_and_close(path: Path) -> None:
-    """Opens the store once and closes it: a fresh one is created and migrated."""
-    await (await Store.connect(path)).close()
-
-
-async def _picks(path: Path, picks: int) -> list[float]:
-    store = await Store.connect(path)
+async def _filled_then_picked(
+    where: Path | str, photos: int, votes: int, picks: int, progress: ProgressFactory
+) -> list[float]:
+    store = await Store.connect(where)
     try:
+        await fill_store(store, photos, votes, progress)
         times = []
         for n in range(picks):
             started = time.perf_counter()
@@ -194,44 +188,50 @@ async def _picks(path: Path, picks: int) -> list[float]:
         await store.close()
 
 
-def fill_store(path: Path, photos: int, votes: int, progress: ProgressFactory) -> None:
+EMBEDDING_BYTES = 1280 * 4  # EfficientNet-Lite0's embedding, float32
+BATCH = 10_000
+
+
+async def fill_store(store: Store, photos: int, votes: int, progress: ProgressFactory) -> None:
     """Rows as the bot writes them, into a fresh store: each photo with its embedding and
     prediction, three in four settled and the rest waiting for votes (the review queue's keys
     set as votes leave them); each vote with its journal event; a verdict per photo."""
     rng = np.random.default_rng(0)
+    db = store.database
     done = progress(f"building a store of {photos:,} photos", photos + votes)
-    with contextlib.closing(sqlite3.connect(path)) as db, db:  # closed: the WAL folded in
-        db.execute("INSERT INTO labels VALUES (0, 'first', 0, 0), (1, 'second', 0, 0)")
-        for start in range(0, photos, BATCH):
-            ids = range(start + 1, min(start + BATCH, photos) + 1)
-            db.executemany(
+    async with db.transaction():
+        await db.execute("INSERT INTO labels VALUES (0, 'first', 0, 0), (1, 'second', 0, 0)")
+    for start in range(0, photos, BATCH):
+        ids = range(start + 1, min(start + BATCH, photos) + 1)
+        waits = [i % 4 == 0 for i in ids]  # a quarter still waits for votes
+        async with db.transaction():
+            await db.execute_many(
                 "INSERT INTO samples (id, chat_id, photo_message_id, user_id, file_id, "
-                "file_unique_id, embedding, prediction, model_version, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, '[[0, 0.9], [1, 0.1]]', 1, 0)",
-                [(i, i % 500, i, i % 500, f"file-{i}", f"unique-{i}", rng.bytes(EMBEDDING_BYTES))
-                 for i in ids],
+                "file_unique_id, embedding, prediction, model_version, created_at, standing, "
+                "votes, certainty) VALUES (?, ?, ?, ?, ?, ?, ?, '[]', 1, 0, ?, ?, ?)",
+                [(i, i % 500, i, i % 500, f"file-{i}", f"unique-{i}", rng.bytes(EMBEDDING_BYTES),
+                  0 if w else 1, i % 3 if w else 3, (i * 7919 % 1000) / 1000)
+                 for i, w in zip(ids, waits, strict=True)],
             )  # fmt: skip
-            db.executemany("INSERT INTO verdicts VALUES (?, ?, 0.99, 0)", [(i, i % 2) for i in ids])
-            done(len(ids))
-        db.execute(  # the queue's keys, as votes leave them: a quarter still waits
-            "UPDATE samples SET standing = CASE WHEN id % 4 = 0 THEN 0 ELSE 1 END, "
-            "votes = CASE WHEN id % 4 = 0 THEN id % 3 ELSE 3 END, "
-            "certainty = (id * 7919 % 1000) / 1000.0"
-        )
-        for start in range(0, votes, BATCH):
-            ids = range(start + 1, min(start + BATCH, votes) + 1)
-            rows = [(i, 1 + i % photos, 1000 + i % 3000, i % 2) for i in ids]
-            db.executemany(
+            await db.execute_many(
+                "INSERT INTO verdicts VALUES (?, ?, 0.99, 0)", [(i, i % 2) for i in ids]
+            )
+        done(len(ids))
+    for start in range(0, votes, BATCH):
+        ids = range(start + 1, min(start + BATCH, votes) + 1)
+        rows = [(i, 1 + i % photos, 1000 + i % 3000, i % 2) for i in ids]
+        async with db.transaction():
+            await db.execute_many(
                 "INSERT INTO votes (id, sample_id, user_id, label_id, first_guess_right, "
                 "created_at) VALUES (?, ?, ?, ?, 1, 0)",
                 rows,
             )
-            db.executemany(
+            await db.execute_many(
                 "INSERT INTO events (kind, user_id, sample_id, vote_id, label_id, weight, "
                 "created_at) VALUES ('reinforce', ?, ?, ?, ?, 1.0, 0)",
                 [(u, s, v, label) for v, s, u, label in rows],
             )
-            done(len(ids))
+        done(len(ids))
 
 
 def store_table(f: dict) -> str:
@@ -253,7 +253,11 @@ def store_table(f: dict) -> str:
         rows += [
             "",
             f"One `/review` pick on a store of {p['photos']:,} photos and {p['votes']:,} votes "
-            f"(SQLite, {p['picks']} picks): {p['pick_p50_ms']:.2f} ms median, "
-            f"{p['pick_max_ms']:.2f} ms at most",
-        ]
+            f"({p['picks']} picks)",
+            "",
+            "| store | ms median | ms at most |",
+            "|---|---|---|",
+            *(f"| {engine} | {p[engine]['pick_p50_ms']:.2f} | {p[engine]['pick_max_ms']:.2f} |"
+              for engine in ("sqlite", "postgresql") if engine in p),
+        ]  # fmt: skip
     return "\n".join(rows)

@@ -292,11 +292,14 @@ def test_a_review_pick_is_timed_on_a_store_of_the_size_asked():
 
     pick = measure_review_pick(photos=400, votes=1200, picks=20)
     assert (pick["photos"], pick["votes"], pick["picks"]) == (400, 1200, 20)
-    assert 0 < pick["pick_p50_ms"] <= pick["pick_max_ms"] < 1000
+    assert 0 < pick["sqlite"]["pick_p50_ms"] <= pick["sqlite"]["pick_max_ms"] < 1000
+    assert "postgresql" not in pick  # no URL given
     figures = dict.fromkeys(("votes", "vote_ms", "store_ms", "store_share", "engine_ms",
                              "engine_share", "engine_over_store"), 1)  # fmt: skip
     figures |= {"rounds": [1], "review_pick": pick}
-    assert "One `/review` pick on a store of 400 photos and 1,200 votes" in store_table(figures)
+    table = store_table(figures)
+    assert "One `/review` pick on a store of 400 photos and 1,200 votes" in table
+    assert "| sqlite | " in table
 
 
 def test_the_damage_check_is_timed_on_a_store_of_the_size_asked():
@@ -329,3 +332,14 @@ def test_drifting_voters_turn_careless_halfway_through_the_photos():
     first = np.mean([label == 3 for photo, label in careful if photo < 1000])
     second = np.mean([label == 3 for photo, label in careful if photo >= 1000])
     assert first > 0.9 and second < 0.3
+
+
+@pytest.mark.slow
+def test_a_review_pick_is_timed_on_postgresql_too(postgres):
+    from labelbot_testkit.store_bench import measure_review_pick
+
+    pick = measure_review_pick(
+        photos=400, votes=1200, picks=20, postgres_url=postgres.new_database()
+    )
+    for engine in ("sqlite", "postgresql"):
+        assert 0 < pick[engine]["pick_p50_ms"] <= pick[engine]["pick_max_ms"] < 1000

@@ -205,10 +205,21 @@ def _replicas(args: argparse.Namespace, house: House) -> int:
 
 
 def _store(args: argparse.Namespace) -> int:
+    from labelbot_testkit.pg_server import PostgresServer
     from labelbot_testkit.store_bench import measure_review_pick, measure_store, store_table
 
     figures = measure_store(progress=bar)
-    figures["review_pick"] = measure_review_pick(progress=bar)
+    try:
+        server = PostgresServer().start()
+    except RuntimeError as error:  # no PostgreSQL here: SQLite's figure alone, and why
+        print(f"PostgreSQL left out: {error}", file=sys.stderr)
+        figures["review_pick"] = measure_review_pick(progress=bar)
+    else:
+        try:
+            url = server.new_database()
+            figures["review_pick"] = measure_review_pick(progress=bar, postgres_url=url)
+        finally:
+            server.stop()
     return _report(figures, store_table(figures), args.out)
 
 
