@@ -338,10 +338,7 @@ def crowd_table(figures: dict) -> str:
 def write_crowd_chart(path: Path, figures: dict, title: str) -> None:
     """Labels right against votes spent per photo: fixed budgets, and the adaptive policy at
     each confidence target (one line per fewest-agreeing setting)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display on a server
-    import matplotlib.pyplot as plt
+    from benchmarks.report import new_chart, save_chart
 
     curve = figures["crowd"]["curve"]
     lines = {"fixed votes a photo": [r for r in curve if r["policy"] == "fixed"]}
@@ -349,7 +346,7 @@ def write_crowd_chart(path: Path, figures: dict, title: str) -> None:
         lines[f"adaptive, at least {least} agreeing"] = [
             r for r in curve if r["policy"] == "adaptive" and r["settle_after"] == least
         ]
-    figure, axes = plt.subplots(figsize=(8, 5), dpi=120)
+    figure, axes = new_chart()
     for name, runs in lines.items():
         runs = sorted(runs, key=lambda r: r["votes_per_photo"])
         x = [r["votes_per_photo"] for r in runs]
@@ -359,10 +356,4 @@ def write_crowd_chart(path: Path, figures: dict, title: str) -> None:
             axes.annotate(note, (r["votes_per_photo"], r["label_accuracy"]), fontsize=7,
                           textcoords="offset points", xytext=(4, -10))  # fmt: skip
     axes.set(xlabel="votes per photo (mean)", ylabel="photos labeled right")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize="small")
-    figure.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
+    save_chart(figure, axes, path, title, legend="lower right")

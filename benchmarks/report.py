@@ -81,12 +81,7 @@ def write_json(path: Path, summary: dict[str, dict], meta: dict) -> None:
 
 def write_chart(path: Path, summary: dict[str, dict], title: str) -> None:
     """Accuracy on all labels seen so far against the number of labels; the bounds dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display on a server
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 5), dpi=120)
+    figure, axes = new_chart()
     for name, figures in summary.items():
         if name == JOINT:
             continue  # drawn through its two fits
@@ -105,9 +100,25 @@ def write_chart(path: Path, summary: dict[str, dict], title: str) -> None:
         line = axes.plot(labels, mean, label=name, **({"markersize": 3} | style))[0]
         axes.fill_between(labels, mean - std, mean + std, color=line.get_color(), alpha=0.15)
     axes.set(xlabel="labels known", ylabel="test accuracy on all known labels", ylim=(0, 1.02))
+    save_chart(figure, axes, path, title, legend="lower left")
+
+
+def new_chart():
+    """A figure and its axes, for a file (no display on a server)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(8, 5), dpi=120)
+
+
+def save_chart(figure, axes, path: Path, title: str, legend: str) -> None:
+    import matplotlib.pyplot as plt
+
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower left", fontsize="small")
+    axes.legend(loc=legend, fontsize="small")
     figure.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
