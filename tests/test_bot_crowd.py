@@ -76,6 +76,7 @@ def test_review_sends_someone_elses_photo_and_label_another_goes_on(fake, bot, p
     sample = sample_of(prompt)
     tap_label(fake, BOB, prompt, "cat")
     fake.wait_for(lambda: prompt.text.startswith("Saved: cat"))
+    assert "\nVotes: cat 1 · 80% sure" in prompt.text  # how settled it is, for the reviewer
     assert bot.run(desk_of(bot).store.consensus.verdict(sample)).label_id == 0
     # Bob's vote settles nothing alone; the next photo is the other one, then none is left.
     another = next(b for b in prompt.buttons() if b["text"] == texts.BUTTON_LABEL_ANOTHER)

@@ -78,7 +78,8 @@ async def test_a_vote_teaches_undo_takes_it_back_and_a_second_vote_is_refused(ho
         acknowledged.append(text)
 
     after = await desk.votes.vote(tap, sample_id, cat.id, acknowledge)
-    assert acknowledged == ["Saved: cat"] and after.undoable and after.tally is None
+    assert acknowledged == ["Saved: cat"] and after.undoable and after.private
+    assert after.tally.counts == [("cat", 1)] and after.tally.confidence is not None
     assert desk.snapshot.examples_of(cat.id) == 1
     with pytest.raises(DeskError, match="already voted"):
         await desk.votes.vote(tap, sample_id, dog.id, accept)

@@ -105,8 +105,9 @@ class AfterTap:
 
     outcome: str
     view: GuessView
-    tally: Tally | None  # groups only
+    tally: Tally  # the photo's votes, and how settled they leave it
     undoable: bool  # False after an undo: the person may vote again
+    private: bool  # a private chat: the outcome replaces the guesses
 
 
 @dataclass(frozen=True)

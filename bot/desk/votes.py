@@ -45,12 +45,11 @@ class Votes:
         return await self._after(tap, sample, texts.UNDONE, undoable=False)
 
     async def _after(self, tap: TapIn, sample: Sample, outcome: str, undoable: bool) -> AfterTap:
-        """In a private chat the outcome and Undo; in a group the guesses stay for the
-        others, with the tally."""
-        tally = None if tap.private else await self._tally(sample)
+        """In a private chat the outcome, how settled the photo is, and Undo; in a group the
+        guesses stay for the others, with the tally."""
         review = (tap.chat_id, tap.message_id) != (sample.chat_id, sample.reply_message_id)
         view = dataclasses.replace(self.ctx.view(sample), review=review)
-        return AfterTap(outcome, view, tally, undoable)
+        return AfterTap(outcome, view, await self._tally(sample), undoable, tap.private)
 
     async def _tally(self, sample: Sample) -> Tally:
         store = self.ctx.store

@@ -128,13 +128,17 @@ async def _undo(desk: Desk, update: Update, context: Context, tap: Tap, answer: 
 
 
 async def _show_after(update: Update, after: AfterTap) -> None:
-    """Private: the outcome with Undo (or, after an undo, the guesses again). Group: the
-    guesses, the tally and the keyboard for the others, with Undo for each voter."""
+    """Private: the outcome and how settled the photo is, with Undo (or, after an undo, the
+    guesses again). Group: the guesses, the tally and the keyboard for the others, with Undo
+    for each voter."""
     query = update.callback_query
-    if after.tally is None and after.undoable:
-        await edit_text(query, after.outcome, reply_markup=keyboards.undo(after.view.sample.id))
+    if after.private and after.undoable:
+        await edit_text(
+            query, f"{after.outcome}\n{texts.tally(after.tally)}",
+            reply_markup=keyboards.undo(after.view.sample.id),
+        )  # fmt: skip
         return
-    if after.tally is None:
+    if after.private:
         text, markup = guess_message(dataclasses.replace(after.view, note=after.outcome))
         await edit_text(query, text, reply_markup=markup)
         return
