@@ -59,5 +59,5 @@ class Votes:
         verdict = await store.consensus.verdict(sample.id)
         return Tally(
             [(labels[i].name, n) for i, n in voted], counts.get(None, 0),
-            await store.consensus.standing(sample.id), verdict and verdict.confidence,
+            await store.consensus.standing(sample.id), None if verdict is None else verdict.confidence,
         )  # fmt: skip
