@@ -197,7 +197,7 @@ class House:
             log.info("replayed %d journal events the last checkpoint did not hold", replayed)
         self._desk = Desk(self._policy(), store, service, journal, self.data.exports)
         await self._desk.crowd.load()
-        await self._desk.crowd.follow_policy()
+        self._desk.crowd.follow_policy_soon()
         return self._desk
 
     async def _model_within(self, store: Store, embedder) -> ModelService:

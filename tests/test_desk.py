@@ -392,6 +392,7 @@ async def test_a_changed_crowd_policy_judges_every_photo_again_and_spares_the_mo
     relaxed = House(lenient, command="labelbot run")
     desk = await open_desk(relaxed)
     try:
+        await desk.crowd.settle()  # judged again in the background: the bot answers meanwhile
         assert (await desk.store.consensus.verdict(sample_id)).settled
         assert desk.snapshot.version == version  # no verdict moved: nothing to correct
         assert await desk.crowd.follow_policy() == 0  # judged once per change

@@ -78,7 +78,7 @@ class Desk:
 
     async def close(self) -> None:
         """Applies what is pending, writes a last checkpoint, closes the store."""
-        await self.crowd.settle()
+        await self.crowd.stop()
         await self.journal.catch_up()
         await self.service.close()
         await self.store.close()

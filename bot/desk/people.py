@@ -4,6 +4,7 @@ reliabilities that weigh their votes (re-estimated in the background as votes co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import Counter
@@ -26,11 +27,18 @@ class Reliabilities:
         self.ctx = context
         self._votes_since_estimate = 0
         self._reestimating: asyncio.Task | None = None
+        self._following: asyncio.Task | None = None
 
     async def load(self) -> None:
         """Reads the reliabilities and bans the store keeps."""
         self.ctx.reliability = await self.ctx.store.people.reliabilities()
         self.ctx.banned = await self.ctx.store.people.banned()
+
+    def follow_policy_soon(self) -> None:
+        """`follow_policy` in the background: judging every photo of a large campaign again
+        takes a minute or two, and the bot answers meanwhile (a vote judges its own photo
+        under the new policy at once)."""
+        self._following = asyncio.get_running_loop().create_task(self._follow_policy_quietly())
 
     async def follow_policy(self) -> int:
         """Judges every photo again when the crowd's policy (the confidence that settles a
@@ -86,9 +94,27 @@ class Reliabilities:
             self._reestimating = asyncio.get_running_loop().create_task(self._reestimate_quietly())
 
     async def settle(self) -> None:
-        """Waits for a background re-estimate to finish (before closing)."""
-        if self._reestimating is not None:
-            await self._reestimating
+        """Waits for the background re-judging and re-estimate to finish."""
+        for task in (self._following, self._reestimating):
+            if task is not None:
+                await task
+
+    async def stop(self) -> None:
+        """Before closing: waits for a re-estimate, and stops a re-judging that has not
+        finished (the next start does it again: the policy is stored only once it is done),
+        so that a stop never waits minutes."""
+        if self._following is not None:
+            self._following.cancel()  # done already: nothing happens
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._following
+            self._following = None
+        await self.settle()
+
+    async def _follow_policy_quietly(self) -> None:
+        try:
+            await self.follow_policy()
+        except Exception:  # the next start tries again: the policy is stored only when done
+            log.exception("judging the photos again under the crowd policy failed")
 
     async def _reestimate_quietly(self) -> None:
         try:
