@@ -92,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--crowd",
         action="store_true",
-        help="simulate a noisy crowd voting on the data: every-vote, majority and consensus",
+        help="simulate a noisy crowd voting on the data: every-vote, majority and consensus "
+        "at 1-5 votes a photo, and the bot's adaptive policy (votes only where needed)",
     )
     parser.add_argument(
         "--mix",
