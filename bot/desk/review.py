@@ -22,7 +22,7 @@ class Review:
         self.draw = draw or random.Random()
 
     async def send_next(
-        self, user_id: int, chat_id: int, send: SendPhoto, show: Show, *, disputed=False
+        self, user_id: int, chat_id: int, send: SendPhoto, show: Show, *, disputed: bool = False
     ) -> None:
         """Sends this person the photo most worth their vote (see `pick`), with the model's
         current guesses and the voting buttons; DeskError when there is none. `disputed`:
