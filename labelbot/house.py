@@ -121,11 +121,7 @@ class House:
         TensorFlow loads."""
         if self._backbone is not None:
             return self.embedder()
-        self.data.create()
-        loading = BackboneLoading(
-            self._build_backbone,
-            input_size_of(self.settings.backbone),
-        )
+        loading = BackboneLoading(self._build_backbone, input_size_of(self.settings.backbone))
         loading.loaded.add_done_callback(self._keep_backbone)
         return ImageEmbedder(loading)
 

@@ -56,9 +56,7 @@ class Votes:
         counts = await store.votes.tally(sample.id)
         labels = self.ctx.snapshot.labels
         voted = sorted(((i, n) for i, n in counts.items() if i is not None), key=lambda v: -v[1])
-        verdict = await store.consensus.verdict(sample.id)
-        confidence = None if verdict is None else verdict.confidence
+        state, confidence = await store.consensus.standing(sample.id)
         return Tally(
-            [(labels[i].name, n) for i, n in voted], counts.get(None, 0),
-            await store.consensus.standing(sample.id), confidence,
-        )  # fmt: skip
+            [(labels[i].name, n) for i, n in voted], counts.get(None, 0), state, confidence
+        )

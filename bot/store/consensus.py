@@ -185,9 +185,14 @@ class Consensus:
         )
         return {State(row[0]): (int(row[1]), int(row[2] or 0), int(row[3] or 0)) for row in rows}
 
-    async def standing(self, sample_id: int) -> State:
-        row = await self.db.value("SELECT standing FROM samples WHERE id = ?", (sample_id,))
-        return State(row or 0)
+    async def standing(self, sample_id: int) -> tuple[State, float | None]:
+        """Where the photo stands, and the confidence of its verdict if it has one."""
+        row = await self.db.one(
+            "SELECT s.standing, v.confidence FROM samples s LEFT JOIN verdicts v ON "
+            "v.sample_id = s.id WHERE s.id = ?",
+            (sample_id,),
+        )
+        return (State.WAITING, None) if row is None else (State(row[0]), row[1])
 
     async def verdict(self, sample_id: int) -> Verdict | None:
         row = await self.db.one(f"{STANDING} WHERE v.sample_id = ?", (sample_id,))

@@ -40,11 +40,13 @@ class BackboneLoading:
             target=self._build, args=(build,), name="backbone-loading", daemon=True
         )
         self._starting = threading.Lock()
+        self._started = False
 
     def start(self) -> Future[Backbone]:
         """Starts building the backbone, unless that has begun; `loaded`, to wait on."""
         with self._starting:
-            if not self._builder.is_alive() and not self.loaded.running() | self.loaded.done():
+            if not self._started:
+                self._started = True
                 self.loaded.set_running_or_notify_cancel()  # so nobody waiting cancels it
                 self._builder.start()
         return self.loaded
