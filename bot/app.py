@@ -31,6 +31,7 @@ from bot import handlers
 from bot.desk.desk import Desk
 from bot.handlers import BotData
 from bot.inbox import DurableApplication, DurableQueue, Inbox, InboxSweeper
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +85,18 @@ def build_application(
     base_file_url: str | None = None,
     instance: str = "labelbot",
 ) -> Application:
-    """The bot, ready for `run_polling` or `start`. `instance` names this process in the
+    """The bot, ready for `bot.web.server.BotServer`. `instance` names this process in the
     inbox: a restart under the same name takes over its unhandled updates at once."""
     # python-telegram-bot's time periods (RetryAfter.retry_after, durations) become timedeltas
     # in its next major version. labelbot reads none of them, so it opts in now, which also
     # stops the deprecation warning PTB's own RetryAfter raises at every flood wait.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     # Every answer quotes the message it answers: in a busy group it is clear whose photo it is.
+    metrics = Metrics()
     builder = (
         ApplicationBuilder()
         .application_class(DurableApplication)
-        .update_queue(DurableQueue())
+        .update_queue(DurableQueue(metrics))
         .token(token)
         .defaults(Defaults(do_quote=True))
         .context_types(ContextTypes(bot_data=BotData))
@@ -110,6 +112,7 @@ def build_application(
     if base_file_url:
         builder = builder.base_file_url(base_file_url)
     application = builder.build()
+    application.bot_data.metrics = metrics
     _add_handlers(application)
     return application
 
@@ -170,9 +173,7 @@ async def _stop_if_blind(app: Application, desk: Desk) -> None:
     except Exception as error:
         log.error("the backbone cannot be loaded, so no photo can be read: stopping")
         app.bot_data.fault = error
-        while not app.running:  # stop_running is only sure to work once the bot runs
-            await asyncio.sleep(0.05)
-        app.stop_running()
+        app.bot_data.stop()
 
 
 async def _register_commands(app: Application, admins: frozenset[int]) -> None:

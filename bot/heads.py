@@ -156,6 +156,11 @@ class FollowedModel(ModelReader):
             await asyncio.wait_for(self._changed.wait_for(lambda: ready(self.head)), timeout)
             return self.head
 
+    @property
+    def last_event_id(self) -> int:
+        """The newest journal event in the published model (the trainer applies them)."""
+        return self.head.last_event_id if self.head is not None else 0
+
     def versions(self) -> list[int]:
         return list(self.head.versions)
 

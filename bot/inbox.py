@@ -38,6 +38,7 @@ import time
 from telegram import Bot, Update
 from telegram.ext import Application
 
+from bot.metrics import Metrics
 from bot.postgres import DATABASE_ERRORS
 from bot.store import InboxEntry, Store
 
@@ -116,16 +117,19 @@ class DurableQueue(asyncio.Queue):
     """The application's update queue; with an inbox attached, `put` keeps each update in it
     first (and drops a redelivered one). PTB's own items (its stop signal) pass through."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics) -> None:
         super().__init__()
         self.inbox: Inbox | None = None
+        self.metrics = metrics
 
     async def put(self, item: object) -> None:
-        kept = self.inbox is None or not isinstance(item, Update) or await self.inbox.receive(item)
-        if not kept:
+        if not isinstance(item, Update) or self.inbox is None:
+            await super().put(item)
+        elif await self.inbox.receive(item):
+            self.metrics.updates_received.inc()
+            await super().put(item)
+        else:
             log.info("update %d was received before; not handled again", item.update_id)
-            return
-        await super().put(item)
 
     async def put_kept(self, update: Update) -> None:
         """Queues an update the inbox already holds (one taken over from a dead process)."""
@@ -141,6 +145,7 @@ class DurableApplication(Application):
         if isinstance(update, Update) and inbox is not None:
             await inbox.wait_for_older(update)
         await super().process_update(update)
+        self.bot_data.metrics.updates_handled.inc()
         if isinstance(update, Update) and inbox is not None:
             try:
                 await inbox.done(update)

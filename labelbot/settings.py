@@ -21,10 +21,12 @@ import os
 import re
 import socket
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from bot.web import RESERVED_PATHS
 from model_core.backbone.registry import BACKBONE_HELP, DEFAULT_BACKBONE, is_known_backbone
 from model_core.learners import DEFAULT_LEARNER, LEARNER_NAMES
 
@@ -138,6 +140,21 @@ def _parse_url(key: str, raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise SettingsError(f"{key} must start with http:// or https://; got {raw!r}")
     return raw
+
+
+def _check_webhook_path(url: str) -> None:
+    """The webhook's path routes to it in the web app, so it may not be one of the app's own."""
+    path = "/" + urllib.parse.urlparse(url).path.strip("/")
+    if any(path == own or path.startswith(own + "/") for own in RESERVED_PATHS):
+        raise SettingsError(
+            f"LABELBOT_WEBHOOK_URL's path {path} is the web app's own; use e.g. /telegram"
+        )
+
+
+def _parse_port(key: str, raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 65535:
+        raise SettingsError(f"{key} must be a port number from 1 to 65535; got {raw!r}")
+    return int(raw)
 
 
 def _parse_log_file(key: str, raw: str) -> Path:
@@ -288,11 +305,18 @@ class Settings:
     )  # fmt: skip
     webhook_listen: str = setting(
         "LABELBOT_WEBHOOK_LISTEN", "127.0.0.1",
-        "the webhook server's address (behind a TLS proxy on the same machine)",
+        "the web server's address with a webhook (behind a TLS proxy on the same machine)",
     )  # fmt: skip
     webhook_port: int = setting(
-        "LABELBOT_WEBHOOK_PORT", 8443, "the webhook server's port", _parse_count
-    )
+        "LABELBOT_WEBHOOK_PORT", 8443,
+        "the web server's port with a webhook: the webhook, `/healthz`, `/readyz`, `/metrics`",
+        _parse_port,
+    )  # fmt: skip
+    console_port: int | None = setting(
+        "LABELBOT_CONSOLE_PORT", None,
+        "with long polling, serve `/healthz`, `/readyz` and `/metrics` on 127.0.0.1 at this "
+        "port (with a webhook they share its port)", _parse_port, shown="none",
+    )  # fmt: skip
     database_url: Secret | None = setting(
         "LABELBOT_DATABASE_URL", None,
         "`postgresql://user:password@host/db`: keep the store in PostgreSQL (see Deployment); "
@@ -320,6 +344,8 @@ class Settings:
                 f"LABELBOT_MAX_VOTES ({self.max_votes}) must be at least LABELBOT_VOTES_TO_SETTLE "
                 f"({self.votes_to_settle})"
             )
+        if self.webhook_url:
+            _check_webhook_path(self.webhook_url)
 
     @property
     def instance_name(self) -> str:

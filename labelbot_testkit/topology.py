@@ -55,6 +55,7 @@ frontend telegram
     default_backend replicas
 backend replicas
     balance roundrobin
+    option httpchk GET /healthz
     default-server inter 300ms fall 1 rise 2
 {servers}
 """

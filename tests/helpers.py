@@ -86,17 +86,20 @@ def write_tree(root: Path, split: str, per_class: int) -> list[tuple[str, str]]:
 
 
 def start_bot(
-    fake: FakeTelegram, data_dir: Path, backbone, webhook: bool = False, **settings
+    fake: FakeTelegram, data_dir: Path, backbone, webhook: bool = False, web: bool = False,
+    **settings,
 ) -> BackgroundBot:
-    """The real bot on the fake API, built by the composition root: polling, or with
-    `webhook` the fake delivering updates to the bot's webhook server on a free port."""
+    """The real bot on the fake API, built by the composition root: polling (with `web`, its
+    web app on a free port), or with `webhook` the fake delivering updates to the bot's web
+    app on a free port."""
     config = Settings(admins=frozenset({ADMIN["id"]}), data_dir=data_dir, **settings)
     house = House(config, command="labelbot test", backbone=backbone)
     app = build_application(
         fake.token, house, base_url=fake.base_url, base_file_url=fake.base_file_url
     )
     hook = Webhook(free_port(), secrets.token_urlsafe(24)) if webhook else None
-    return BackgroundBot(app, hook).__enter__()
+    web_port = free_port() if web and not webhook else None
+    return BackgroundBot(app, hook, web_port).__enter__()
 
 
 def desk_of(running: BackgroundBot):

@@ -31,6 +31,9 @@ class ModelPort(Protocol):
     @property
     def input_size(self) -> int: ...
 
+    @property
+    def last_event_id(self) -> int: ...
+
     async def ready(self) -> None: ...
 
     async def read_images(

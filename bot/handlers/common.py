@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram import InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.ext import CallbackContext, ExtBot
@@ -15,6 +15,7 @@ from bot import keyboards, texts
 from bot.desk.desk import Desk
 from bot.desk.views import DeskError, GuessView
 from bot.inbox import InboxSweeper
+from bot.metrics import Metrics
 
 
 @dataclass
@@ -25,6 +26,8 @@ class BotData:
     sweeper: InboxSweeper | None = None  # hands over updates a stopped process left (bot.inbox)
     watcher: asyncio.Task | None = None  # stops the bot if photos can never be read
     fault: BaseException | None = None  # what stopped it so: the run command reports it
+    metrics: Metrics = field(default_factory=Metrics)  # what /metrics reports (bot.metrics)
+    stop: Callable[[], None] | None = None  # stops the server running the bot (bot.web.server)
 
 
 Context = CallbackContext[ExtBot, dict, dict, BotData]

@@ -24,7 +24,9 @@ async def on_photo(update: Update, context: Context) -> None:
 
     async def show(view: GuessView) -> int:
         text, markup = guess_message(view)
-        return (await message.reply_text(text, reply_markup=markup)).message_id
+        sent = await message.reply_text(text, reply_markup=markup)
+        context.bot_data.metrics.photos_answered.inc()
+        return sent.message_id
 
     await desk.photos.take(_photo_in(message, context, desk.service.input_size), show)
 

@@ -114,17 +114,27 @@ def _tap_in(update: Update) -> TapIn:
 
 
 async def _vote(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
-    await _show_after(update, await desk.votes.vote(_tap_in(update), tap.id, tap.arg, answer))
+    after = await desk.votes.vote(_tap_in(update), tap.id, tap.arg, answer)
+    _count(context, "vote")
+    await _show_after(update, after)
 
 
 async def _skip(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
-    await _show_after(update, await desk.votes.skip(_tap_in(update), tap.id))
+    after = await desk.votes.skip(_tap_in(update), tap.id)
+    _count(context, "skip")
+    await _show_after(update, after)
     return texts.SKIPPED_SHORT
 
 
 async def _undo(desk: Desk, update: Update, context: Context, tap: Tap, answer: TapAnswer):
-    await _show_after(update, await desk.votes.undo(_tap_in(update), tap.id))
+    after = await desk.votes.undo(_tap_in(update), tap.id)
+    _count(context, "undo")
+    await _show_after(update, after)
     return texts.UNDONE
+
+
+def _count(context: Context, action: str) -> None:
+    context.bot_data.metrics.votes.labels(action=action, via="chat").inc()
 
 
 async def _show_after(update: Update, after: AfterTap) -> None:

@@ -105,6 +105,10 @@ class Store:
     async def close(self) -> None:
         await self.database.close()
 
+    async def ping(self) -> None:
+        """Raises what the database says if it cannot answer the simplest query."""
+        await self.database.value("SELECT 1")
+
     async def schema_version(self) -> int:
         return await self.database.schema_version()
 

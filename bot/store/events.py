@@ -32,6 +32,14 @@ class Events:
         (`labelbot migrate-db`, a backup) keeps it."""
         return await self.db.value("SELECT created_at FROM events ORDER BY id LIMIT 1")
 
+    async def waiting(self, event_id: int) -> tuple[int, float | None]:
+        """How many events come after `event_id` (the model's last), and when the oldest of
+        them was committed: how far, and how long, the model is behind its journal."""
+        count, oldest = await self.db.one(
+            "SELECT COUNT(*), MIN(created_at) FROM events WHERE id > ?", (event_id,)
+        )
+        return int(count), oldest
+
     async def after(self, event_id: int) -> list[Event]:
         """Committed events only: the lock keeps out a write transaction's rows that are on
         this shared connection but not yet committed (applying one that a crash then rolls

@@ -104,6 +104,14 @@ class Inbox:
         )
         return row is not None
 
+    async def open_since(self) -> tuple[int, float | None]:
+        """How many updates are open (received, not yet handled or given up), and when the
+        oldest of them arrived."""
+        count, oldest = await self.db.one(
+            "SELECT COUNT(*), MIN(received_at) FROM inbox WHERE done_at IS NULL"
+        )
+        return int(count), oldest
+
     async def prune(self, before: float) -> None:
         """Forgets updates received before `before` that were handled or given up on."""
         await self.db.commit_one(

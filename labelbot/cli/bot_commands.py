@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
-import urllib.parse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labelbot.cli.errors import CommandError
 from labelbot.house import House
 from labelbot.settings import Settings, check_role
+
+if TYPE_CHECKING:
+    from telegram.ext import Application
+
+    from bot.web.server import BotServer, Listen
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,6 @@ def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) 
     if settings.token is None:
         print(TOKEN_HELP, file=sys.stderr)
         return demo(settings, data=None, labels=5, rounds=4, per_round=4)
-    from telegram import Update
     from telegram.error import InvalidToken, NetworkError
 
     from bot.app import build_application
@@ -56,28 +61,19 @@ def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) 
         base_file_url=api_file_url or settings.api_file_url,
         instance=settings.instance_name,
     )
+    bot_server, listen = _server_for(app, settings)
     try:
-        # Both stop on SIGINT/SIGTERM; post_shutdown applies pending votes, checkpoints.
-        if settings.webhook_url:
-            log.info("receiving updates by webhook at %s", settings.webhook_url)
-            app.run_webhook(
-                listen=settings.webhook_listen,
-                port=settings.webhook_port,
-                url_path=urllib.parse.urlparse(settings.webhook_url).path.lstrip("/"),
-                webhook_url=settings.webhook_url,
-                secret_token=settings.webhook_secret.reveal(),
-                allowed_updates=Update.ALL_TYPES,
-            )
-        else:
-            app.run_polling(allowed_updates=Update.ALL_TYPES, timeout=10)
+        # Stops on SIGINT/SIGTERM; post_shutdown applies pending votes, checkpoints.
+        asyncio.run(bot_server.serve())
     except InvalidToken:
         raise CommandError(
             "the Bot API server refused the token; check TELEGRAM_BOT_TOKEN with @BotFather"
         ) from None
-    except OSError as error:  # the webhook server's port is taken or not ours to bind
+    except OSError as error:  # the web server's port is taken or not ours to bind
+        if listen is None:
+            raise
         raise CommandError(
-            f"cannot listen for the webhook on {settings.webhook_listen}:"
-            f"{settings.webhook_port}: {error.strerror or error}"
+            f"cannot listen on {listen.host}:{listen.port}: {error.strerror or error}"
         ) from None
     except NetworkError as error:  # the message may quote the token: main redacts it
         raise CommandError(
@@ -88,6 +84,20 @@ def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) 
     if app.bot_data.fault is not None:
         raise CommandError(f"the backbone cannot be loaded: {app.bot_data.fault}")
     return 0
+
+
+def _server_for(app: Application, settings: Settings) -> tuple[BotServer, Listen | None]:
+    """The webhook with the web app on its port, or long polling with the web app on
+    loopback if LABELBOT_CONSOLE_PORT asks for it."""
+    from bot.web.server import BotServer, Listen, Polling, Webhook
+
+    if settings.webhook_url:
+        log.info("receiving updates by webhook at %s", settings.webhook_url)
+        listen = Listen(settings.webhook_listen, settings.webhook_port)
+        webhook = Webhook(settings.webhook_url, settings.webhook_secret.reveal())
+        return BotServer(app, webhook, listen), listen
+    listen = None if settings.console_port is None else Listen("127.0.0.1", settings.console_port)
+    return BotServer(app, Polling(), listen), listen
 
 
 def demo(settings: Settings, data: Path | None, labels: int, rounds: int, per_round: int) -> int:

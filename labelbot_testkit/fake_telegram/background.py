@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass
 
 from telegram.ext import Application
+
+from bot.web.server import BotServer, Listen, Polling
+from bot.web.server import Webhook as WebhookAt
 
 STARTUP_TIMEOUT = 120.0  # building the backbone the first time takes a while
 
@@ -28,29 +32,48 @@ class Webhook:
 
 
 class BackgroundBot:
-    def __init__(self, application: Application, webhook: Webhook | None = None) -> None:
+    """`bot.web.server.BotServer` on a thread: long polling (with the web app on `web_port`
+    if given), or the fake posting to the webhook with the web app on its port."""
+
+    def __init__(
+        self, application: Application, webhook: Webhook | None = None, web_port: int | None = None
+    ) -> None:
         self.application = application
         self.webhook = webhook
+        if webhook is not None:
+            receive: Polling | WebhookAt = WebhookAt(webhook.url, webhook.secret)
+            web_port = webhook.port
+        else:
+            receive = Polling(timeout=1, interval=0)
+        self.web_port = web_port
+        listen = None if web_port is None else Listen("127.0.0.1", web_port)
+        self.server = BotServer(application, receive, listen)
         self._thread = threading.Thread(target=self._main, name="labelbot", daemon=True)
-        self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
         self.error: BaseException | None = None
+
+    @property
+    def web_url(self) -> str:
+        """Where the web app answers (`/healthz`, `/metrics`...)."""
+        if self.web_port is None:
+            raise RuntimeError("this bot serves no web app: give it a web_port")
+        return f"http://127.0.0.1:{self.web_port}"
 
     def __enter__(self) -> BackgroundBot:
         self._thread.start()
-        if not self._ready.wait(STARTUP_TIMEOUT):
-            raise TimeoutError("the bot did not start")
-        if self.error is not None:
-            raise RuntimeError("the bot failed to start") from self.error
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self.server.started.wait(0.05):
+            if self.error is not None or not self._thread.is_alive():
+                raise RuntimeError("the bot failed to start") from self.error
+            if time.monotonic() > deadline:
+                raise TimeoutError("the bot did not start")
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     def stop(self, timeout: float = 30.0) -> None:
-        if self._loop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
+        self.server.stop()
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise TimeoutError(f"the bot did not stop within {timeout} s")
@@ -64,23 +87,7 @@ class BackgroundBot:
             asyncio.run(self._serve())
         except BaseException as error:  # reported to the starting thread
             self.error = error
-            self._ready.set()
 
     async def _serve(self) -> None:
-        app = self.application
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        async with app:  # initialize / shutdown; post_init and post_shutdown are ours to call
-            await app.post_init(app)
-            await app.start()
-            if self.webhook is None:
-                await app.updater.start_polling(poll_interval=0, timeout=1)
-            else:
-                await app.updater.start_webhook(
-                    listen="127.0.0.1", port=self.webhook.port, url_path="telegram",
-                    webhook_url=self.webhook.url, secret_token=self.webhook.secret,
-                )  # fmt: skip
-            self._ready.set()
-            await self._stop.wait()
-            await app.updater.stop()
-            await app.stop()
-            await app.post_shutdown(app)
+        self._loop = asyncio.get_running_loop()
+        await self.server.serve()
