@@ -86,7 +86,11 @@ def write_tree(root: Path, split: str, per_class: int) -> list[tuple[str, str]]:
 
 
 def start_bot(
-    fake: FakeTelegram, data_dir: Path, backbone, webhook: bool = False, web: bool = False,
+    fake: FakeTelegram,
+    data_dir: Path,
+    backbone,
+    webhook: bool = False,
+    web: bool = False,
     **settings,
 ) -> BackgroundBot:
     """The real bot on the fake API, built by the composition root: polling (with `web`, its

@@ -35,6 +35,11 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
     }
 
 
+def timed(route: str) -> tuple[str, tuple]:
+    """The key of the count of GET requests to `route` in `samples`."""
+    return ("labelbot_http_request_duration_seconds_count", (("method", "GET"), ("route", route)))
+
+
 def test_health_readiness_and_metrics_follow_the_bot(fake, tmp_path, backbone, photos):
     running = start_bot(fake, tmp_path / "data", backbone, web=True)
     try:
@@ -56,12 +61,9 @@ def test_health_readiness_and_metrics_follow_the_bot(fake, tmp_path, backbone, p
         assert seen[("labelbot_journal_lag_events", ())] == 0
         assert seen[("labelbot_photos", (("standing", "waiting"),))] == 1  # one vote of two
         assert seen[("labelbot_inbox_open_updates", ())] == 0
-        timed = ("labelbot_http_request_duration_seconds_count", (("method", "GET"),
-                 ("route", "/healthz")))  # fmt: skip
-        assert seen[timed] == 1
+        assert seen[timed("/healthz")] == 1
         assert get(f"{web}/no-such-page")[0] == 404
-        assert ("labelbot_http_request_duration_seconds_count",
-                (("method", "GET"), ("route", "other"))) in samples(get(f"{web}/metrics")[1])  # fmt: skip
+        assert timed("other") in samples(get(f"{web}/metrics")[1])  # a scanner's path: one series
     finally:
         running.stop()
 
