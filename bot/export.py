@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from telegram import Bot
+from telegram.error import BadRequest
 
 from bot.store import IMPORT_USER, Store, StoredPhoto
 from model_core.image_header import sniff_format
@@ -45,6 +47,18 @@ Fetch = Callable[[str], Awaitable[bytes]]
 
 class PhotoGone(Exception):
     """Telegram (or the import's folder) no longer has this photo; the message says why."""
+
+
+def telegram_fetch(bot: Bot) -> Fetch:
+    """Fetch through the Bot API: getFile, then the file's download."""
+
+    async def fetch(file_id: str) -> bytes:
+        try:
+            return bytes(await (await bot.get_file(file_id)).download_as_bytearray())
+        except BadRequest as error:  # "wrong file_id or the file is temporarily unavailable"
+            raise PhotoGone(error.message) from None
+
+    return fetch
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ NO_LABELS = (
 NO_EXAMPLES = "I can't guess yet: no label has examples. Pick one from “Other…”."
 UNSURE = "I'm not sure about this one. My best guesses:"
 SURE = "My guesses:"
+BAD_REQUEST = "That request is not valid: reload the page and try again."
 BAD_BUTTON = "This button is not valid (any more). Send the photo again to get fresh buttons."
 WRONG_MESSAGE = "This button does not belong to this message."
 UNKNOWN_SAMPLE = "I no longer know this photo. Please send it again."
@@ -461,4 +462,5 @@ REFUSALS = {
     "nothing_to_review": NOTHING_TO_REVIEW,
     "nothing_disputed": NOTHING_DISPUTED,
     "bad_button": BAD_BUTTON,
+    "bad_request": BAD_REQUEST,
 }

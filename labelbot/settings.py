@@ -151,6 +151,17 @@ def _check_webhook_path(url: str) -> None:
         )
 
 
+def _parse_public_url(key: str, raw: str) -> str:
+    """Telegram opens Mini Apps over HTTPS only; plain HTTP is for this machine's own tests."""
+    parts = urllib.parse.urlsplit(raw)
+    local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if not (parts.scheme == "https" or local) or not parts.hostname:
+        raise SettingsError(f"{key} must be an https:// address, e.g. https://bot.example.org")
+    if parts.query or parts.fragment:
+        raise SettingsError(f"{key} must be a plain address without ? or #; got {raw!r}")
+    return raw.rstrip("/")
+
+
 def _parse_port(key: str, raw: str) -> int:
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 65535:
         raise SettingsError(f"{key} must be a port number from 1 to 65535; got {raw!r}")
@@ -314,8 +325,16 @@ class Settings:
     )  # fmt: skip
     console_port: int | None = setting(
         "LABELBOT_CONSOLE_PORT", None,
-        "with long polling, serve `/healthz`, `/readyz` and `/metrics` on 127.0.0.1 at this "
-        "port (with a webhook they share its port)", _parse_port, shown="none",
+        "with long polling, serve the console, `/healthz`, `/readyz` and `/metrics` on "
+        "127.0.0.1 at this port (with a webhook they share its port)", _parse_port,
+        shown="none",
+    )  # fmt: skip
+    public_url: str | None = setting(
+        "LABELBOT_PUBLIC_URL", None,
+        "the https address people reach this bot's web server at, e.g. "
+        "`https://bot.example.org`: the console (a Telegram Mini App, and a page in any "
+        "browser) opens at its `/console`", _parse_public_url,
+        shown="none (no console)",
     )  # fmt: skip
     database_url: Secret | None = setting(
         "LABELBOT_DATABASE_URL", None,
@@ -346,6 +365,11 @@ class Settings:
             )
         if self.webhook_url:
             _check_webhook_path(self.webhook_url)
+        if self.public_url and not (self.webhook_url or self.console_port):
+            raise SettingsError(
+                "LABELBOT_PUBLIC_URL needs a web server to point at: a webhook "
+                "(LABELBOT_WEBHOOK_URL) or, with long polling, LABELBOT_CONSOLE_PORT"
+            )
 
     @property
     def instance_name(self) -> str:

@@ -91,19 +91,22 @@ def start_bot(
     backbone,
     webhook: bool = False,
     web: bool = False,
+    console: bool = False,
     **settings,
 ) -> BackgroundBot:
     """The real bot on the fake API, built by the composition root: polling (with `web`, its
-    web app on a free port), or with `webhook` the fake delivering updates to the bot's web
-    app on a free port."""
+    web app on a free port; with `console`, the console too, at that port's address), or with
+    `webhook` the fake delivering updates to the bot's web app on a free port."""
+    web_port = free_port() if (web or console) and not webhook else None
+    if console:
+        settings |= {"public_url": f"http://127.0.0.1:{web_port}", "console_port": web_port}
     config = Settings(admins=frozenset({ADMIN["id"]}), data_dir=data_dir, **settings)
     house = House(config, command="labelbot test", backbone=backbone)
     app = build_application(
         fake.token, house, base_url=fake.base_url, base_file_url=fake.base_file_url
     )
     hook = Webhook(free_port(), secrets.token_urlsafe(24)) if webhook else None
-    web_port = free_port() if web and not webhook else None
-    return BackgroundBot(app, hook, web_port).__enter__()
+    return BackgroundBot(app, hook, web_port, house.console(app.bot)).__enter__()
 
 
 def desk_of(running: BackgroundBot):

@@ -8,6 +8,7 @@ from pathlib import Path
 from bot.desk.context import DeskContext
 from bot.desk.exports import Exports
 from bot.desk.imports import Imports
+from bot.desk.insight import Insight
 from bot.desk.labels import Labels, ModelAdmin
 from bot.desk.people import People, Reliabilities
 from bot.desk.photos import Photos
@@ -44,6 +45,7 @@ class Desk:
         self.people = People(context)
         self.imports = Imports(context)
         self.exports = Exports(context)
+        self.insight = Insight(context)
 
     @property
     def policy(self) -> Policy:

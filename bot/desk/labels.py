@@ -60,7 +60,7 @@ class ModelAdmin:
         self.ctx.check_admin(user_id)
         counts = Labels(self.ctx).counts()
         store = self.ctx.store
-        return Stats(counts, await store.votes.first_guess_history(), _crowd_progress(
+        return Stats(counts, await store.votes.first_guess_history(), crowd_progress(
             await store.consensus.progress()
         ))  # fmt: skip
 
@@ -120,7 +120,7 @@ def _two_names(args: str, usage: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def _crowd_progress(by_state: dict[State, tuple[int, int, int]]) -> CrowdProgress:
+def crowd_progress(by_state: dict[State, tuple[int, int, int]]) -> CrowdProgress:
     settled, settled_votes, _ = by_state.get(State.SETTLED, (0, 0, 0))
     waiting, _, unvoted = by_state.get(State.WAITING, (0, 0, 0))
     disputed = by_state.get(State.DISPUTED, (0, 0, 0))[0]

@@ -22,20 +22,22 @@ class Review:
         self.draw = draw or random.Random()
 
     async def send_next(
-        self, user_id: int, chat_id: int, send: SendPhoto, show: Show, *, disputed: bool = False
-    ) -> None:
+        self, user_id: int, chat_id: int, send: SendPhoto, show: Show, *,
+        disputed: bool = False, showing: frozenset[int] = frozenset(),
+    ) -> None:  # fmt: skip
         """Sends this person the photo most worth their vote (see `pick`), with the model's
         current guesses and the voting buttons; DeskError when there is none. `disputed`:
-        an admin's `/disputed`, only the photos the crowd could not settle."""
+        an admin's `/disputed`, only the photos the crowd could not settle. `showing`: photos
+        on their screen already (the console preloads the next one)."""
         store = self.ctx.store
         if disputed:
             self.ctx.check_admin(user_id)
         nothing = "nothing_disputed" if disputed else "nothing_to_review"
         for _ in range(REVIEW_TRIES):
             if disputed:
-                chosen = await store.reviews.first(State.DISPUTED, user_id)
+                chosen = await store.reviews.first(State.DISPUTED, user_id, showing)
             else:
-                chosen = await self.pick(user_id)
+                chosen = await self.pick(user_id, showing)
             if chosen is None:
                 raise texts.refused(nothing)
             sample = await store.samples.get(chosen)
@@ -54,7 +56,7 @@ class Review:
         shown = await show(dataclasses.replace(self.ctx.fresh_view(sample), review=True))
         await store.reviews.set_message(review_id, shown)
 
-    async def pick(self, user_id: int) -> int | None:
+    async def pick(self, user_id: int, showing: frozenset[int] = frozenset()) -> int | None:
         """The photo most worth this person's vote: a photo waiting for votes, in the queue's
         order (see `bot.store.reviews`); an admin gets the disputed ones first, since only an
         admin settles them. Settled photos get no more votes, except that with probability
@@ -62,14 +64,16 @@ class Review:
         to measure their accuracy."""
         reviews, ctx = self.ctx.store.reviews, self.ctx
         if ctx.is_admin(user_id):
-            disputed = await reviews.first(State.DISPUTED, user_id)
-            return disputed if disputed is not None else await reviews.first(State.WAITING, user_id)
+            disputed = await reviews.first(State.DISPUTED, user_id, showing)
+            if disputed is not None:
+                return disputed
+            return await reviews.first(State.WAITING, user_id, showing)
         measuring = self.draw.random() < ctx.policy.review_gold_share
         if not measuring:
-            waiting = await reviews.first(State.WAITING, user_id)
+            waiting = await reviews.first(State.WAITING, user_id, showing)
             if waiting is not None:
                 return waiting
-        gold = await reviews.gold(user_id, ctx.policy.admins)
+        gold = await reviews.gold(user_id, ctx.policy.admins, showing)
         if gold:
             return self.draw.choice(gold)
-        return await reviews.first(State.WAITING, user_id) if measuring else None
+        return await reviews.first(State.WAITING, user_id, showing) if measuring else None

@@ -231,3 +231,42 @@ class Imported:
     path: str
     reading: Reading
     label_id: int
+
+
+@dataclass(frozen=True)
+class TimeBin:
+    """A stretch of the campaign: votes for a label in it, and how many the first guess got."""
+
+    start: float  # seconds since the epoch
+    votes: int
+    right: int
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """The campaign at a glance (the console's Campaign page)."""
+
+    counts: list[LabelCount]
+    crowd: CrowdProgress
+    timeline: list[TimeBin]
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    """Photos whose top guess was shown at about `shown` sure, and how often it was right."""
+
+    shown: float
+    right: float
+    photos: int
+
+
+@dataclass(frozen=True)
+class Quality:
+    """How the model's first guesses fared against people's votes (the console's Model page):
+    `confusion[i][j]` votes for `labels[i]` whose first guess was `labels[j]`."""
+
+    labels: list[str]
+    confusion: list[list[int]]
+    recall: list[float | None]  # per label: the share of its votes the first guess got
+    calibration: list[CalibrationBin]
+    sure_threshold: float

@@ -29,6 +29,7 @@ from bot.store.database import Database
 from bot.store.events import Events, Labels
 from bot.store.heads import Heads
 from bot.store.inbox import Inbox
+from bot.store.logins import Logins
 from bot.store.people import People
 from bot.store.proposals import Proposals
 from bot.store.records import (
@@ -91,6 +92,7 @@ class Store:
         self.proposals = Proposals(database)
         self.inbox = Inbox(database)
         self.heads = Heads(database)
+        self.logins = Logins(database)
 
     @classmethod
     async def connect(cls, database: Path | str) -> Store:

@@ -11,7 +11,7 @@ one that has had more), then the least sure, then the oldest.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from bot.store.database import Database
 from bot.store.records import IMPORT_USER
@@ -23,29 +23,36 @@ ELIGIBLE = (  # photos from Telegram this person did not send and has no live vo
 )
 
 
+def _not_in(skip: Collection[int]) -> str:
+    return f" AND s.id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
+
+
 class Reviews:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def first(self, state: State, user_id: int) -> int | None:
-        """The first photo in `state` in the queue's order that this person may vote on."""
+    async def first(self, state: State, user_id: int, skip: Collection[int] = ()) -> int | None:
+        """The first photo in `state` in the queue's order that this person may vote on,
+        `skip` aside (photos they are being shown already)."""
         return await self.db.value(
-            f"SELECT s.id FROM samples s WHERE s.standing = ? AND {ELIGIBLE} "
+            f"SELECT s.id FROM samples s WHERE s.standing = ? AND {ELIGIBLE}{_not_in(skip)} "
             "ORDER BY s.standing, s.votes, s.certainty, s.id LIMIT 1",
-            (int(state), user_id, IMPORT_USER, user_id),
+            (int(state), user_id, IMPORT_USER, user_id, *skip),
         )
 
-    async def gold(self, user_id: int, gold: Iterable[int], limit: int = 50) -> list[int]:
+    async def gold(
+        self, user_id: int, gold: Iterable[int], skip: Collection[int] = (), limit: int = 50
+    ) -> list[int]:
         """Photos a `gold` voter (an admin) labeled most recently that this person may vote
-        on: their label is known, so a vote on one measures the voter."""
+        on (`skip` aside): their label is known, so a vote on one measures the voter."""
         gold = sorted(set(gold))
         if not gold:
             return []
         rows = await self.db.all(
             f"SELECT DISTINCT s.id FROM votes g JOIN samples s ON s.id = g.sample_id WHERE "
-            f"g.user_id IN ({', '.join('?' * len(gold))}) AND g.undone_at IS NULL AND {ELIGIBLE} "
-            "ORDER BY s.id DESC LIMIT ?",
-            (*gold, user_id, IMPORT_USER, user_id, limit),
+            f"g.user_id IN ({', '.join('?' * len(gold))}) AND g.undone_at IS NULL AND {ELIGIBLE}"
+            f"{_not_in(skip)} ORDER BY s.id DESC LIMIT ?",
+            (*gold, user_id, IMPORT_USER, user_id, *skip, limit),
         )
         return [row[0] for row in rows]
 

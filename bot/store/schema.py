@@ -167,6 +167,11 @@ store_meta = sa.Table(
     sa.Column("key", TEXT, primary_key=True),
     sa.Column("value", TEXT, nullable=False),
 )  # fmt: skip
+console_logins = sa.Table(  # login links used (single use): no person, only the link's nonce
+    "console_logins", metadata,
+    sa.Column("nonce", TEXT, primary_key=True),
+    sa.Column("expires_at", REAL, nullable=False),
+)  # fmt: skip
 model_heads = sa.Table(
     "model_heads", metadata,
     sa.Column("version", INT, primary_key=True, autoincrement=False),

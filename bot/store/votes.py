@@ -10,8 +10,16 @@ from collections.abc import Sequence
 from bot.postgres import INTEGRITY_ERRORS
 from bot.store.consensus import Consensus
 from bot.store.database import Database
-from bot.store.records import IMPORT_USER, EventKind, Judge, NewSample, Sample, VoteRefused
-from bot.store.samples import Samples
+from bot.store.records import (
+    IMPORT_USER,
+    EventKind,
+    Judge,
+    NewSample,
+    Prediction,
+    Sample,
+    VoteRefused,
+)
+from bot.store.samples import Samples, prediction
 
 DUPLICATE_VOTE = (*INTEGRITY_ERRORS, sqlite3.IntegrityError)
 
@@ -161,6 +169,27 @@ class Votes:
             (IMPORT_USER,),
         )
         return [bool(row[0]) for row in rows]
+
+    async def timeline(self) -> list[tuple[float, bool]]:
+        """When each live vote for a label came, and whether the bot's top guess was it
+        (skips and imports left out): the campaign's progress over time."""
+        rows = await self.db.all(
+            "SELECT created_at, first_guess_right FROM votes WHERE undone_at IS NULL AND "
+            "first_guess_right IS NOT NULL AND user_id != ? ORDER BY id",
+            (IMPORT_USER,),
+        )
+        return [(row[0], bool(row[1])) for row in rows]
+
+    async def against_guesses(self) -> list[tuple[int, tuple[Prediction, ...]]]:
+        """Each live vote's label with the guesses the photo got when it arrived (skips and
+        imports left out): which labels the model mixes up, and how sure it was."""
+        rows = await self.db.all(
+            "SELECT v.label_id, s.prediction FROM votes v JOIN samples s ON s.id = v.sample_id "
+            "WHERE v.undone_at IS NULL AND v.label_id IS NOT NULL AND v.user_id != ? "
+            "ORDER BY v.id",
+            (IMPORT_USER,),
+        )
+        return [(row[0], prediction(row[1])) for row in rows]
 
     async def count(self) -> int:
         return await self.db.value("SELECT COUNT(*) FROM votes WHERE undone_at IS NULL")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from telegram import Update
 from telegram.ext import Application
@@ -27,6 +27,9 @@ from telegram.ext import Application
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.postgres import DATABASE_ERRORS
 from bot.web import health
+from bot.web.console import ERRORS as CONSOLE_ERRORS
+from bot.web.console import Console
+from bot.web.console import routes as console_routes
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +45,24 @@ class WebhookRoute:
     secret: str
 
 
-def web_app(application: Application, webhook: WebhookRoute | None = None) -> ASGIApp:
-    """The routes over `application` (its `bot_data` holds the desk and the metrics)."""
-    routes = [
+def web_app(
+    application: Application, webhook: WebhookRoute | None = None, console: Console | None = None
+) -> ASGIApp:
+    """The routes over `application` (its `bot_data` holds the desk and the metrics); the
+    console's when it has a public address to be opened at."""
+    routes: list[BaseRoute] = [
         Route("/healthz", _alive, methods=["GET"]),
         Route("/readyz", _ready, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
     ]
     if webhook is not None:
         routes.append(Route(webhook.path, _webhook, methods=["POST"]))
-    app = Starlette(routes=routes)
+    if console is not None:
+        routes += console_routes()
+    app = Starlette(routes=routes, exception_handlers=CONSOLE_ERRORS if console else None)
     app.state.application = application
     app.state.webhook = webhook
+    app.state.console = console
     return TimedRequests(app, application.bot_data.metrics)
 
 

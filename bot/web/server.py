@@ -24,6 +24,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.web.app import WebhookRoute, web_app
+from bot.web.console import Console
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,17 @@ class BotServer:
     """The bot's lifecycle with its web app: `await serve()` returns once stopped."""
 
     def __init__(
-        self, application: Application, receive: Polling | Webhook, listen: Listen | None = None
-    ) -> None:
+        self, application: Application, receive: Polling | Webhook, listen: Listen | None = None,
+        console: Console | None = None,
+    ) -> None:  # fmt: skip
         if isinstance(receive, Webhook) and listen is None:
             raise ValueError("a webhook needs an address to listen on")
+        if console is not None and listen is None:
+            raise ValueError("the console needs an address to listen on")
         self.application = application
         self.receive = receive
         self.listen = listen
+        self.console = console
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = threading.Event()  # set once updates flow (for threads that wait on it)
@@ -116,7 +121,7 @@ class BotServer:
             return
         route = self.receive.route if isinstance(self.receive, Webhook) else None
         config = uvicorn.Config(
-            web_app(app, route), lifespan="off", log_config=None, access_log=False,
+            web_app(app, route, self.console), lifespan="off", log_config=None, access_log=False,
             server_header=False, timeout_graceful_shutdown=GRACE,
         )  # fmt: skip
         server = _QuietUvicorn(config)

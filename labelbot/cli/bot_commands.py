@@ -15,6 +15,7 @@ from labelbot.settings import Settings, check_role
 if TYPE_CHECKING:
     from telegram.ext import Application
 
+    from bot.web.console import Console
     from bot.web.server import BotServer, Listen
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) 
         base_file_url=api_file_url or settings.api_file_url,
         instance=settings.instance_name,
     )
-    bot_server, listen = _server_for(app, settings)
+    bot_server, listen = _server_for(app, settings, house.console(app.bot))
     try:
         # Stops on SIGINT/SIGTERM; post_shutdown applies pending votes, checkpoints.
         asyncio.run(bot_server.serve())
@@ -86,18 +87,22 @@ def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) 
     return 0
 
 
-def _server_for(app: Application, settings: Settings) -> tuple[BotServer, Listen | None]:
+def _server_for(
+    app: Application, settings: Settings, console: Console | None
+) -> tuple[BotServer, Listen | None]:
     """The webhook with the web app on its port, or long polling with the web app on
     loopback if LABELBOT_CONSOLE_PORT asks for it."""
     from bot.web.server import BotServer, Listen, Polling, Webhook
 
+    if console is not None:
+        log.info("the console opens at %s/console", console.public_url)
     if settings.webhook_url:
         log.info("receiving updates by webhook at %s", settings.webhook_url)
         listen = Listen(settings.webhook_listen, settings.webhook_port)
         webhook = Webhook(settings.webhook_url, settings.webhook_secret.reveal())
-        return BotServer(app, webhook, listen), listen
+        return BotServer(app, webhook, listen, console), listen
     listen = None if settings.console_port is None else Listen("127.0.0.1", settings.console_port)
-    return BotServer(app, Polling(), listen), listen
+    return BotServer(app, Polling(), listen, console), listen
 
 
 def demo(settings: Settings, data: Path | None, labels: int, rounds: int, per_round: int) -> int:

@@ -21,6 +21,7 @@ from bot.export import (
     PhotoRow,
     fetch_images,
     read_rows,
+    telegram_fetch,
     write_tables,
 )
 from labelbot.cli.errors import CommandError
@@ -87,7 +88,7 @@ async def _rows(house: House, chosen: ExportFilter) -> list[PhotoRow]:
 
 async def _fetch_images(settings: Settings, rows: list[PhotoRow], out: Path) -> ImageReport:
     from telegram import Bot
-    from telegram.error import BadRequest, InvalidToken
+    from telegram.error import InvalidToken
 
     if settings.token is None:
         if any(row.source == "telegram" for row in rows):
@@ -98,16 +99,9 @@ async def _fetch_images(settings: Settings, rows: list[PhotoRow], out: Path) -> 
         return await _fetch_all(rows, out, _no_telegram)  # imported photos only
     urls = {"base_url": settings.api_base_url, "base_file_url": settings.api_file_url}
     bot = Bot(settings.token.reveal(), **{key: url for key, url in urls.items() if url})
-
-    async def fetch(file_id: str) -> bytes:
-        try:
-            return bytes(await (await bot.get_file(file_id)).download_as_bytearray())
-        except BadRequest as error:  # "wrong file_id or the file is temporarily unavailable"
-            raise PhotoGone(error.message) from None
-
     try:
         async with bot:
-            return await _fetch_all(rows, out, fetch)
+            return await _fetch_all(rows, out, telegram_fetch(bot))
     except InvalidToken:
         raise CommandError(
             "the Bot API server refused the token; check TELEGRAM_BOT_TOKEN with @BotFather"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from telegram.ext import Application
 
+from bot.web.console import Console
 from bot.web.server import BotServer, Listen, Polling
 from bot.web.server import Webhook as WebhookAt
 
@@ -36,8 +37,9 @@ class BackgroundBot:
     if given), or the fake posting to the webhook with the web app on its port."""
 
     def __init__(
-        self, application: Application, webhook: Webhook | None = None, web_port: int | None = None
-    ) -> None:
+        self, application: Application, webhook: Webhook | None = None,
+        web_port: int | None = None, console: Console | None = None,
+    ) -> None:  # fmt: skip
         self.application = application
         self.webhook = webhook
         if webhook is not None:
@@ -47,7 +49,7 @@ class BackgroundBot:
             receive = Polling(timeout=1, interval=0)
         self.web_port = web_port
         listen = None if web_port is None else Listen("127.0.0.1", web_port)
-        self.server = BotServer(application, receive, listen)
+        self.server = BotServer(application, receive, listen, console)
         self._thread = threading.Thread(target=self._main, name="labelbot", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.error: BaseException | None = None

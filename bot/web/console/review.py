@@ -1,0 +1,141 @@
+"""The console's review: the queue's next photo for this person, and their vote, skip or undo
+on it. Each is the same desk call a tap in chat makes (same consensus, same exact model
+update, same undo window); the photo is handed out as if sent to the person's private chat,
+under a console message id (negative: never one of Telegram's) that binds the vote to it."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bot import texts
+from bot.desk.desk import Desk
+from bot.desk.views import AfterTap, DeskError, GuessView, TapIn
+from bot.export import PhotoGone
+from bot.store import Sample
+from bot.web.auth import NotSignedIn, Visitor
+from bot.web.console.access import Forbidden, console_of, desk_of, metrics_of, visitor
+from model_core.image_header import sniff_format
+
+MAX_SHOWING = 4  # photos a page may say it shows already (the current one and a preload)
+
+
+async def next_photo(request: Request) -> JSONResponse:
+    """The photo most worth this person's vote, fetched into the cache, with the guesses and
+    every label; `showing` names photos already on their screen."""
+    person, desk, console = visitor(request), desk_of(request), console_of(request)
+    showing = _ids(request.query_params.get("showing", ""))
+    handed: dict[str, object] = {}
+
+    async def fetch(sample: Sample) -> int:
+        await console.photos.get(sample.file_unique_id, sample.file_id)  # PhotoGone: next one
+        return 0  # no photo message: the console shows it
+
+    async def show(view: GuessView) -> int:
+        handed.update(_hand_out(view, desk, console.seals.photo(view.sample.id, time.time())))
+        handed["token"] = token = -1 - secrets.randbelow(2**31 - 1)
+        return token
+
+    try:
+        await desk.review.send_next(person.user_id, person.user_id, fetch, show, showing=showing)
+    except DeskError as nothing:  # nothing to review: not an error for the page
+        return JSONResponse({"done": True, "message": texts.refusal(nothing.code)})
+    return JSONResponse(handed)
+
+
+async def vote(request: Request) -> JSONResponse:
+    return await _answer(request, "vote")
+
+
+async def skip(request: Request) -> JSONResponse:
+    return await _answer(request, "skip")
+
+
+async def undo(request: Request) -> JSONResponse:
+    return await _answer(request, "undo")
+
+
+async def _answer(request: Request, action: str) -> JSONResponse:
+    person, desk = visitor(request), desk_of(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise texts.refused("bad_request") from None
+    sample_id, tap = _int(body, "sample"), _tap(person, _int(body, "token"))
+    if action == "vote":
+        after = await desk.votes.vote(tap, sample_id, _int(body, "label"), _no_acknowledgement)
+    elif action == "skip":
+        after = await desk.votes.skip(tap, sample_id)
+    else:
+        after = await desk.votes.undo(tap, sample_id)
+    metrics_of(request).votes.labels(action=action, via="console").inc()
+    return JSONResponse(_after(after))
+
+
+def _hand_out(view: GuessView, desk: Desk, sealed: str) -> dict[str, object]:
+    guessed = [g.label_id for g in view.guesses]
+    rest = [x for x in desk.context.active_labels() if x.id not in guessed]
+    return {
+        "sample": view.sample.id,
+        "photo": f"/console/photo/{view.sample.id}?t={sealed}",
+        "sure": view.sure,
+        "note": view.note,
+        "guesses": [{"id": g.label_id, "name": g.name, "percent": round(100 * g.probability)}
+                    for g in view.guesses],
+        "labels": [{"id": x.id, "name": x.name} for x in rest],
+    }  # fmt: skip
+
+
+def _after(after: AfterTap) -> dict[str, object]:
+    tally = after.tally
+    return {
+        "outcome": after.outcome,
+        "tally": texts.tally(tally) if tally.counts or tally.skips else "",
+        "undoable": after.undoable,
+    }
+
+
+def _tap(person: Visitor, token: int) -> TapIn:
+    if token >= 0:  # a console message id is negative; a Telegram one is not the console's
+        raise texts.refused("wrong_message")
+    return TapIn(person.user_id, person.user_id, token, None, True, person.name)
+
+
+def _int(body: object, key: str) -> int:
+    value = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise texts.refused("bad_request")
+    return value
+
+
+def _ids(raw: str) -> frozenset[int]:
+    parts = [p for p in raw.split(",") if p.strip()][:MAX_SHOWING]
+    if not all(p.strip().isdigit() for p in parts):
+        raise texts.refused("bad_request")
+    return frozenset(int(p) for p in parts)
+
+
+async def _no_acknowledgement(text: str) -> None:
+    """The page shows the outcome when the answer comes back."""
+
+
+async def photo(request: Request) -> Response:
+    """A photo the console handed out, at its sealed URL only (403 without or past it)."""
+    console, desk = console_of(request), desk_of(request)
+    try:
+        sealed = console.seals.unseal("photo", request.query_params.get("t", ""), time.time())
+    except NotSignedIn as refused:
+        raise Forbidden(str(refused)) from None
+    sample = await desk.store.samples.get(request.path_params["sample_id"])
+    if sealed["s"] != request.path_params["sample_id"] or sample is None:
+        raise Forbidden("this photo's URL is not valid")
+    try:
+        data = await console.photos.get(sample.file_unique_id, sample.file_id)
+    except PhotoGone:
+        return Response(status_code=404)
+    kind = sniff_format(data) or "jpeg"
+    cache = {"Cache-Control": "private, max-age=600"}  # its URL expires with the seal anyway
+    return Response(data, media_type=f"image/{kind}", headers=cache)
