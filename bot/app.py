@@ -13,7 +13,13 @@ import logging
 import os
 from typing import Protocol
 
-from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    MenuButtonWebApp,
+    WebAppInfo,
+)
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -42,6 +48,7 @@ PUBLIC_COMMANDS = [BotCommand("start", "what this bot does"), BotCommand("help",
                    BotCommand("top", "the most active contributors"),
                    BotCommand("hideme", "leave the leaderboard (/showme to rejoin)"),
                    BotCommand("forgetme", "delete your votes, photos and data")]  # fmt: skip
+CONSOLE_COMMAND = BotCommand("console", "open the console: review, campaign, more")
 ADMIN_COMMANDS = [
     BotCommand("addlabel", "add a label: /addlabel NAME"),
     BotCommand("renamelabel", "rename a label: /renamelabel OLD NEW"),
@@ -84,9 +91,11 @@ def build_application(
     base_url: str | None = None,
     base_file_url: str | None = None,
     instance: str = "labelbot",
+    public_url: str | None = None,
 ) -> Application:
     """The bot, ready for `bot.web.server.BotServer`. `instance` names this process in the
-    inbox: a restart under the same name takes over its unhandled updates at once."""
+    inbox: a restart under the same name takes over its unhandled updates at once.
+    `public_url`: where the console opens (`bot.web.console`), offered in private chats."""
     # python-telegram-bot's time periods (RetryAfter.retry_after, durations) become timedeltas
     # in its next major version. labelbot reads none of them, so it opts in now, which also
     # stops the deprecation warning PTB's own RetryAfter raises at every flood wait.
@@ -113,6 +122,7 @@ def build_application(
         builder = builder.base_file_url(base_file_url)
     application = builder.build()
     application.bot_data.metrics = metrics
+    application.bot_data.public_url = public_url
     _add_handlers(application)
     return application
 
@@ -136,6 +146,7 @@ def _add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("hideme", handlers.hide_me))
     app.add_handler(CommandHandler("showme", handlers.show_me))
     app.add_handler(CommandHandler("contributors", handlers.contributors))
+    app.add_handler(CommandHandler("console", handlers.console))
     app.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, handlers.on_photo))
     app.add_handler(MessageHandler(NOT_PHOTOS & filters.ChatType.PRIVATE, handlers.on_other_media))
     app.add_handler(
@@ -153,7 +164,7 @@ async def _open(app: Application, workplace: Workplace, instance: str) -> None:
     app.update_queue.inbox = inbox
     app.bot_data.sweeper = InboxSweeper(app, inbox)
     await app.bot_data.sweeper.start()
-    await _register_commands(app, desk.policy.admins)
+    await _register_commands(app, desk.policy.admins, app.bot_data.public_url)
     snapshot = desk.snapshot
     log.info(
         "labelbot is up as @%s: model version %d, %d labels",
@@ -176,15 +187,23 @@ async def _stop_if_blind(app: Application, desk: Desk) -> None:
         app.bot_data.stop()
 
 
-async def _register_commands(app: Application, admins: frozenset[int]) -> None:
-    await app.bot.set_my_commands(PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
+async def _register_commands(
+    app: Application, admins: frozenset[int], public_url: str | None
+) -> None:
+    """The command menus, and with a console the menu button that opens it in private chats."""
+    public = PUBLIC_COMMANDS + ([CONSOLE_COMMAND] if public_url else [])
+    await app.bot.set_my_commands(public, scope=BotCommandScopeDefault())
     for admin in admins:
         try:
-            await app.bot.set_my_commands(
-                PUBLIC_COMMANDS + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin)
-            )
+            await app.bot.set_my_commands(public + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin))
         except TelegramError as error:  # the admin has not opened a chat with the bot yet
             log.warning("could not set admin commands for %s: %s", admin, error)
+    if public_url:
+        console = WebAppInfo(f"{public_url}/console")
+        try:
+            await app.bot.set_chat_menu_button(menu_button=MenuButtonWebApp("Console", console))
+        except TelegramError as error:  # e.g. Telegram refuses a URL that is not https
+            log.warning("could not set the console's menu button: %s", error)
 
 
 async def _close(app: Application, workplace: Workplace) -> None:

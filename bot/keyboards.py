@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 from bot import texts
 from model_core.labels import Label
@@ -137,3 +137,16 @@ def rollback_confirm(version: int) -> InlineKeyboardMarkup:
         [[_button(texts.button_restore(version), Tap(Action.ROLLBACK_CONFIRM, version)),
           _button(texts.BUTTON_CANCEL, Tap(Action.ROLLBACK_CANCEL, version))]]
     )  # fmt: skip
+
+
+def open_console(url: str, login_url: str | None = None) -> InlineKeyboardMarkup:
+    """The console as a Mini App (private chats only: Telegram's rule), and with `login_url`
+    the same in a browser."""
+    return InlineKeyboardMarkup([console_row(url, login_url)])
+
+
+def console_row(url: str, login_url: str | None = None) -> list[InlineKeyboardButton]:
+    row = [InlineKeyboardButton(texts.OPEN_CONSOLE, web_app=WebAppInfo(url))]
+    if login_url is not None:
+        row.append(InlineKeyboardButton(texts.OPEN_IN_BROWSER, url=login_url))
+    return row

@@ -46,6 +46,20 @@ NO_LABELS = (
 NO_EXAMPLES = "I can't guess yet: no label has examples. Pick one from “Other…”."
 UNSURE = "I'm not sure about this one. My best guesses:"
 SURE = "My guesses:"
+OPEN_CONSOLE = "Open console"
+OPEN_IN_BROWSER = "Open in a browser"
+CONSOLE_INTRO = (
+    "The console: review photos with your keyboard, see the campaign at a glance (and, for "
+    "admins, the model, the people and the exports).\n\nOpen it here, or in a browser with "
+    "the second button: that link signs you in once and works for 10 minutes."
+)
+NO_CONSOLE = "This bot has no console: its operator has not given it a public address."
+
+
+def console_in_group(username: str) -> str:
+    return f"The console opens from a private chat with me: https://t.me/{username}?start=console"
+
+
 BAD_REQUEST = "That request is not valid: reload the page and try again."
 BAD_BUTTON = "This button is not valid (any more). Send the photo again to get fresh buttons."
 WRONG_MESSAGE = "This button does not belong to this message."

@@ -103,8 +103,9 @@ def start_bot(
     config = Settings(admins=frozenset({ADMIN["id"]}), data_dir=data_dir, **settings)
     house = House(config, command="labelbot test", backbone=backbone)
     app = build_application(
-        fake.token, house, base_url=fake.base_url, base_file_url=fake.base_file_url
-    )
+        fake.token, house, base_url=fake.base_url, base_file_url=fake.base_file_url,
+        public_url=config.public_url,
+    )  # fmt: skip
     hook = Webhook(free_port(), secrets.token_urlsafe(24)) if webhook else None
     return BackgroundBot(app, hook, web_port, house.console(app.bot)).__enter__()
 

@@ -55,9 +55,10 @@ def _bins(timeline: list[tuple[float, bool]], count: int) -> list[TimeBin]:
     edges = np.linspace(times[0], max(times[-1], times[0] + 1.0), count + 1)
     which = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, count - 1)
     return [
-        TimeBin(float(edges[b]), int((which == b).sum()), int(right[which == b].sum()))
+        TimeBin(float(edges[b]), float(edges[b + 1]), int((which == b).sum()),
+                int(right[which == b].sum()))
         for b in range(count)
-    ]
+    ]  # fmt: skip
 
 
 def _calibration(shown: np.ndarray, right: np.ndarray) -> list[CalibrationBin]:

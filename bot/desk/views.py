@@ -238,6 +238,7 @@ class TimeBin:
     """A stretch of the campaign: votes for a label in it, and how many the first guess got."""
 
     start: float  # seconds since the epoch
+    end: float
     votes: int
     right: int
 

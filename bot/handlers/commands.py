@@ -13,12 +13,17 @@ from telegram.error import TelegramError
 from bot import keyboards, texts
 from bot.charts import stats_chart
 from bot.handlers.common import Context, arguments, desk_of, refusals_as_replies
+from bot.handlers.console import console, console_button
 
 log = logging.getLogger(__name__)
 
 
 async def start(update: Update, context: Context) -> None:
-    """Explains the bot; admins also see their commands."""
+    """Explains the bot; admins also see their commands. `/start console` (the console's
+    link from a group) opens the console."""
+    if context.args == ["console"]:
+        await console(update, context)
+        return
     desk = desk_of(context)
     admin = desk.is_admin(update.effective_user.id)
     await update.effective_message.reply_text(texts.help_text(admin, desk.labels.active_names()))
@@ -57,7 +62,8 @@ async def me(update: Update, context: Context) -> None:
     """/me: your votes, how often you agree with the crowd, your standing."""
     message = update.effective_message
     await message.reply_text(
-        texts.standing(await desk_of(context).people.standing(message.from_user.id))
+        texts.standing(await desk_of(context).people.standing(message.from_user.id)),
+        reply_markup=console_button(context, message.chat),
     )
 
 
@@ -146,7 +152,11 @@ async def stats(update: Update, context: Context) -> None:
     message = update.effective_message
     stats = await desk_of(context).model.stats(message.from_user.id)
     chart = await asyncio.to_thread(stats_chart, stats)  # ~0.2 s of drawing
-    await message.reply_photo(chart, caption=texts.stats_caption(stats))
+    await message.reply_photo(
+        chart,
+        caption=texts.stats_caption(stats),
+        reply_markup=console_button(context, message.chat),
+    )
 
 
 @refusals_as_replies

@@ -28,6 +28,7 @@ class BotData:
     fault: BaseException | None = None  # what stopped it so: the run command reports it
     metrics: Metrics = field(default_factory=Metrics)  # what /metrics reports (bot.metrics)
     stop: Callable[[], None] | None = None  # stops the server running the bot (bot.web.server)
+    public_url: str | None = None  # where the console opens (LABELBOT_PUBLIC_URL), if it does
 
 
 Context = CallbackContext[ExtBot, dict, dict, BotData]

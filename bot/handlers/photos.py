@@ -3,11 +3,11 @@ photos sent again for someone else's vote."""
 
 from __future__ import annotations
 
-from telegram import Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 
-from bot import texts
+from bot import keyboards, texts
 from bot.desk.desk import Desk
 from bot.desk.views import GuessView, PhotoIn
 from bot.export import PhotoGone
@@ -117,6 +117,9 @@ async def send_review(
 
     async def show(view: GuessView) -> int:
         text, markup = guess_message(view)
+        if chat_id > 0 and context.bot_data.public_url:  # a private chat: the console too
+            url = f"{context.bot_data.public_url}/console"
+            markup = InlineKeyboardMarkup([*markup.inline_keyboard, keyboards.console_row(url)])
         sent = await context.bot.send_message(
             chat_id, text, reply_markup=markup, reply_parameters=quoting(photo_messages[-1])
         )

@@ -61,6 +61,7 @@ def run(settings: Settings, api_base_url: str | None, api_file_url: str | None) 
         base_url=server,
         base_file_url=api_file_url or settings.api_file_url,
         instance=settings.instance_name,
+        public_url=settings.public_url,
     )
     bot_server, listen = _server_for(app, settings, house.console(app.bot))
     try:

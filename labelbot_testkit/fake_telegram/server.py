@@ -82,6 +82,7 @@ class FakeTelegram:
     sent: dict[tuple[int, int], Sent] = field(default_factory=dict)
     answers: dict[str, dict] = field(default_factory=dict)
     commands: dict[str, list[dict]] = field(default_factory=dict)
+    menu_buttons: dict[str, dict] = field(default_factory=dict)  # by chat id, or "default"
     files: dict[str, bytes] = field(default_factory=dict)
     webhook: str = ""
     webhook_secret: str = ""
@@ -138,7 +139,8 @@ class FakeTelegram:
         return self._push({"message": message})
 
     def send_photo(self, user: dict, image: bytes | np.ndarray, chat=None, caption=None) -> int:
-        """Sends a photo as Telegram stores it: re-encoded as JPEG at several sizes."""
+        """Sends a photo as Telegram stores it: re-encoded as JPEG at several sizes. An array is
+        in OpenCV's channel order (BGR), as `cv2.imread` gives it."""
         picture = image if isinstance(image, np.ndarray) else _decode(image)
         sizes = [self._photo_size(picture, side) for side in PHOTO_SIDES]
         message = self._message(user, chat, photo=sizes)
@@ -293,6 +295,15 @@ class FakeTelegram:
         self.commands[key] = params["commands"]
         return True
 
+    def _api_setchatmenubutton(self, params):
+        """Telegram checks a Web App's URL is https; the fake lets loopback http through."""
+        button = params.get("menu_button") or {"type": "default"}
+        url = button.get("web_app", {}).get("url", "")
+        if button.get("type") == "web_app" and not url.startswith(("https://", "http://127.")):
+            raise TelegramError("Bad Request: WEB_APP_URL_INVALID")
+        self.menu_buttons[str(params.get("chat_id", "default"))] = button
+        return True
+
     def _api_sendmessage(self, params):
         return self._record_sent(params, text=params["text"])
 
@@ -341,6 +352,8 @@ class FakeTelegram:
         for button in _flat(markup):
             if len(button.get("callback_data", "").encode()) > 64:
                 raise TelegramError("Bad Request: BUTTON_DATA_INVALID")
+            if "web_app" in button and int(params["chat_id"]) < 0:  # private chats only
+                raise TelegramError("Bad Request: BUTTON_TYPE_INVALID")
         if len(text) > 4096:
             raise TelegramError("Bad Request: message is too long")
         chat_id = int(params["chat_id"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from starlette.requests import Request
@@ -25,6 +26,9 @@ from bot.web.console.charts import bar_chart, confusion_shades
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 TEMPLATES.env.globals.update(bar_chart=bar_chart, confusion_shades=confusion_shades)
+TEMPLATES.env.filters["when"] = lambda t: datetime.fromtimestamp(t, UTC).strftime(
+    "%Y-%m-%d %H:%M UTC"
+)
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,7 @@
         return;
       }
       photo.src = next.photo;
+      photo.dataset.sample = next.sample;
       const top = next.guesses[0];
       document.getElementById("guess").textContent = top
         ? `${next.sure ? "" : "Not sure. "}Best guess: ${top.name} (${top.percent}%)`
