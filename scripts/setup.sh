@@ -35,8 +35,9 @@ apt_install() {
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 # Fashion-MNIST: real product photos for the benchmark, the demo and the tests; PostgreSQL:
 # the tests run the store against a real server (started by the tests, on loopback);
-# haproxy: in front of two replicas in `labelbot bench --replicas`.
-apt_install dataset-fashion-mnist postgresql haproxy
+# haproxy: in front of two replicas in `labelbot bench --replicas`; chromium: the browser the
+# console's tests drive through Playwright (never `playwright install`, which downloads one).
+apt_install dataset-fashion-mnist postgresql haproxy chromium
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 stamp="$VENV/.labelbot-installed"

@@ -174,6 +174,7 @@ def test_the_wheel_keeps_test_doubles_out_of_the_runtime_packages(tmp_path):
     assert runtime and not [f for f in runtime if any(w in f for w in DOUBLES)]
     assert "labelbot_testkit/fake_telegram/server.py" in files
     assert "bot/migrations/versions/0001_initial.py" in files  # a new store needs every revision
+    assert {"bot/web/templates/page.html", "bot/web/static/console.js"} <= set(files)  # console
     assert not [f for f in files if f.startswith("tests/")]
 
 

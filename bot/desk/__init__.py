@@ -13,6 +13,7 @@ Each handler in `bot.handlers` reads its update into one of the typed requests o
     desk.crowd      voters' reliabilities, re-estimated as votes come in      (people.py)
     desk.imports    `labelbot import`                                         (imports.py)
     desk.exports    `/export`                                                 (exports.py)
+    desk.insight    the campaign and the model's record, for the console      (insight.py)
 
 Every topic shares one `DeskContext` (the store, the model, the journal, the policy);
 `desk.Desk` holds them all. The package itself imports nothing, so that `bot.texts` can import
