@@ -359,6 +359,12 @@ async def test_the_queue_gives_every_photo_a_vote_before_any_gets_another(house)
     assert second in samples
     await vote(300, second, cat)
     assert await desk.review.pick(next(reviewers)) != second
+    # The console preloads: a photo already on the person's screen is not handed out again.
+    reviewer = next(reviewers)
+    shown = await desk.review.pick(reviewer)
+    preloaded = await desk.review.pick(reviewer, frozenset({shown}))
+    assert preloaded not in (None, shown)
+    assert await desk.review.pick(reviewer, frozenset(samples)) is None
 
 
 async def test_settled_photos_get_no_more_votes_and_disputed_ones_go_to_admins(house):
@@ -372,6 +378,7 @@ async def test_settled_photos_get_no_more_votes_and_disputed_ones_go_to_admins(h
     await desk.votes.vote(dataclasses.replace(gold_tap, user_id=ADMIN), settled, a.id, accept)
     # Nothing waits for a contributor's vote: only a photo an admin labeled, to measure them.
     assert await desk.review.pick(30) == settled
+    assert await desk.review.pick(30, frozenset({settled})) is None  # gold, on screen already
     assert await desk.review.pick(ADMIN) == disputed
     await desk.votes.vote(dataclasses.replace(tap, user_id=ADMIN), disputed, b.id, accept)
     assert (await desk.store.consensus.verdict(disputed)).settled

@@ -56,11 +56,29 @@ def test_token_never_appears_in_repr_or_str(tmp_path):
         ("LABELBOT_BACKBONE", "vgg16", "LABELBOT_BACKBONE.*'vgg16'.*efficientnet_lite0"),
         ("LABELBOT_BACKBONE", "keras:Nope", "LABELBOT_BACKBONE"),
         ("LABELBOT_LEARNER", "svm", "LABELBOT_LEARNER must be one of analytic, cgan"),
+        ("LABELBOT_PUBLIC_URL", "http://bot.example.org", "LABELBOT_PUBLIC_URL must be an https"),
+        ("LABELBOT_PUBLIC_URL", "https://bot.example.org/?x=1", "without \\? or #"),
+        ("LABELBOT_CONSOLE_PORT", "70000", "LABELBOT_CONSOLE_PORT must be a port number"),
+        ("LABELBOT_WEBHOOK_URL", "https://bot.example.org/metrics", "the web app's own"),
     ],
 )
 def test_invalid_values_name_the_variable(tmp_path, variable, value, expected):
     with pytest.raises(SettingsError, match=expected):
         settings(tmp_path, **{variable: value})
+
+
+def test_the_console_needs_a_web_server_and_https_outside_loopback(tmp_path):
+    with pytest.raises(SettingsError, match="LABELBOT_CONSOLE_PORT"):
+        settings(tmp_path, LABELBOT_PUBLIC_URL="https://bot.example.org")
+    local = settings(
+        tmp_path, LABELBOT_PUBLIC_URL="http://127.0.0.1:8080/", LABELBOT_CONSOLE_PORT="8080"
+    )
+    assert local.public_url == "http://127.0.0.1:8080" and local.console_port == 8080
+    hooked = settings(
+        tmp_path, LABELBOT_PUBLIC_URL="https://bot.example.org",
+        LABELBOT_WEBHOOK_URL="https://bot.example.org/telegram",
+    )  # fmt: skip
+    assert hooked.public_url == "https://bot.example.org"
 
 
 def test_malformed_token_is_rejected_without_echoing_it(tmp_path):
