@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bot.desk.desk import Desk
+from bot.store import Store
 from model_core.consensus import State
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -57,7 +58,7 @@ class Metrics:
             registry=registry,
         )  # fmt: skip
         self.photos = Gauge(
-            "labelbot_photos", "photos from Telegram by standing (waiting is the review queue)",
+            "labelbot_photos", "photos by standing (waiting: the review queue; imports settled)",
             ["standing"], registry=registry,
         )  # fmt: skip
         self.inbox_open = Gauge(
@@ -71,13 +72,20 @@ class Metrics:
 
     async def observe(self, desk: Desk) -> bytes:
         """Reads the store's gauges, then renders every metric."""
-        self.model_version.set(desk.snapshot.version)
-        lag, _ = await desk.store.events.waiting(desk.service.last_event_id)
-        self.journal_lag.set(lag)
-        self.journal_stalled.set(int(desk.journal.stall is not None))
-        progress = await desk.store.consensus.progress()
+        model = desk.service
+        return await self.observe_store(
+            desk.store, desk.snapshot.version, model.last_event_id, desk.journal.stall is not None
+        )
+
+    async def observe_store(self, store: Store, version: int, applied: int, stalled: bool) -> bytes:
+        """`observe` given the model's version, its last applied event and whether it stalled
+        (what `labelbot bench --console` times on a large store without a model)."""
+        self.model_version.set(version)
+        self.journal_lag.set((await store.events.waiting(applied))[0])
+        self.journal_stalled.set(int(stalled))
+        standings = await store.consensus.standings()
         for state in State:
-            self.photos.labels(standing=state.name.lower()).set(progress.get(state, (0,))[0])
-        self.inbox_open.set((await desk.store.inbox.open_since())[0])
+            self.photos.labels(standing=state.name.lower()).set(standings.get(state, 0))
+        self.inbox_open.set((await store.inbox.open_since())[0])
         self.scraped_at.set(time.time())
         return generate_latest(self.registry)

@@ -69,7 +69,7 @@ def _restarts(root: Path, backbones: Path, photos: list, restarts: int, done) ->
     data_dir.mkdir()
     (data_dir / "backbones").symlink_to(backbones.resolve())
     fake = FakeTelegram(token=TOKEN).start()
-    bot = _BotProcess(fake, data_dir, root / "bot.log")
+    bot = BotProcess(fake, data_dir, root / "bot.log")
     try:
         bot.start()
         bot.wait_polling()
@@ -105,17 +105,22 @@ def _vote(fake: FakeTelegram, guesses: Sent) -> Sent:
     return fake.wait_for(lambda: "Undo" in str(guesses.buttons()) and guesses, what="the vote")
 
 
-class _BotProcess:
-    """`labelbot run` on one data dir, started and killed again and again."""
+class BotProcess:
+    """`labelbot run` on one data dir, started and killed again and again; `env`: more
+    settings (the console bench's web server)."""
 
-    def __init__(self, fake: FakeTelegram, data_dir: Path, log: Path) -> None:
+    def __init__(
+        self, fake: FakeTelegram, data_dir: Path, log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.fake, self.data_dir, self.log = fake, data_dir, log
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> float:
         """Starts the process; the monotonic time it was started at."""
-        env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "LABELBOT_ADMINS": str(ADMIN["id"]),
-               "LABELBOT_DATA_DIR": str(self.data_dir)}  # fmt: skip
+        env = {**os.environ, "TELEGRAM_BOT_TOKEN": self.fake.token,
+               "LABELBOT_ADMINS": str(ADMIN["id"]), "LABELBOT_DATA_DIR": str(self.data_dir),
+               **self.env}  # fmt: skip
         command = [sys.executable, "-m", "labelbot", "run", "--api-base-url", self.fake.base_url,
                    "--api-file-url", self.fake.base_file_url]  # fmt: skip
         started = time.monotonic()
@@ -133,6 +138,12 @@ class _BotProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait()
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM, as systemd and Docker stop it; the exit code once it has stopped."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
 
 
 def _tensorflow_import_seconds() -> float:

@@ -49,14 +49,15 @@ class Votes:
         guesses stay for the others, with the tally."""
         review = (tap.chat_id, tap.message_id) != (sample.chat_id, sample.reply_message_id)
         view = dataclasses.replace(self.ctx.view(sample), review=review)
-        return AfterTap(outcome, view, await self._tally(sample), undoable, tap.private)
+        return AfterTap(outcome, view, await self.tally(sample.id), undoable, tap.private)
 
-    async def _tally(self, sample: Sample) -> Tally:
+    async def tally(self, sample_id: int) -> Tally:
+        """The photo's live votes by label, and where the crowd's consensus leaves it."""
         store = self.ctx.store
-        counts = await store.votes.tally(sample.id)
+        counts = await store.votes.tally(sample_id)
         labels = self.ctx.snapshot.labels
         voted = sorted(((i, n) for i, n in counts.items() if i is not None), key=lambda v: -v[1])
-        state, confidence = await store.consensus.standing(sample.id)
+        state, confidence = await store.consensus.standing(sample_id)
         return Tally(
             [(labels[i].name, n) for i, n in voted], counts.get(None, 0), state, confidence
         )

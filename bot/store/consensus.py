@@ -185,6 +185,12 @@ class Consensus:
         )
         return {State(row[0]): (int(row[1]), int(row[2] or 0), int(row[3] or 0)) for row in rows}
 
+    async def standings(self) -> dict[State, int]:
+        """How many photos stand where, imports (settled by their folder) included: one walk
+        of the queue's index, for a scrape of `/metrics`."""
+        rows = await self.db.all("SELECT standing, COUNT(*) FROM samples GROUP BY standing")
+        return {State(row[0]): int(row[1]) for row in rows}
+
     async def standing(self, sample_id: int) -> tuple[State, float | None]:
         """Where the photo stands, and the confidence of its verdict if it has one."""
         row = await self.db.one(

@@ -84,10 +84,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "photo sent while it was down; and the store's damage check on 100,000 photos",
     )
     parser.add_argument(
+        "--console",
+        action="store_true",
+        help="reviewers voting through the console's HTTP API at once: vote to next photo, "
+        "a page's HTML, /metrics (live, and its work at 100,000 votes), nothing lost",
+    )
+    parser.add_argument(
+        "--votes-each", type=int, default=10, help="--console: votes per reviewer (10)"
+    )
+    parser.add_argument(
         "--restarts", type=int, default=5, help="--restart: restarts to take the median of (5)"
     )
     parser.add_argument(
-        "--contributors", type=int, default=50, help="--flood, --replicas: contributors (50)"
+        "--contributors",
+        type=int,
+        default=50,
+        help="--flood, --replicas: contributors; --console: reviewers (50)",
     )
     parser.add_argument(
         "--crowd",
@@ -126,13 +138,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     learners = tuple(name.strip() for name in args.learners.split(",") if name.strip())
     in_flight = _counts(args.in_flight)
-    if args.latency + args.flood + args.crowd + args.replicas + args.store + args.restart > 1:
+    modes = (args.latency, args.flood, args.crowd, args.replicas, args.store, args.restart,
+             args.console)  # fmt: skip
+    if sum(modes) > 1:
         raise CommandError(
-            "choose one of --latency, --flood, --crowd, --replicas, --store and --restart"
+            "choose one of --latency, --flood, --crowd, --replicas, --store, --restart and "
+            "--console"
         )
-    if min(args.requests, args.contributors, args.restarts) < 1 or not in_flight:
+    if min(args.requests, args.contributors, args.restarts, args.votes_each) < 1 or not in_flight:
         raise CommandError(
-            "--requests, --contributors, --restarts and every --in-flight count must be at least 1"
+            "--requests, --contributors, --restarts, --votes-each and every --in-flight count "
+            "must be at least 1"
         )
     try:
         options = AccuracyRun(
@@ -155,6 +171,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return _store(args)
         if args.restart:
             return _restart(args, house)
+        if args.console:
+            return _console(args, house)
         if args.crowd:
             return _crowd(args, options, _mix(args.mix, args.voters, args.drifting), house)
         return _accuracy(args, options, house)
@@ -230,6 +248,16 @@ def _restart(args: argparse.Namespace, house: House) -> int:
     house.backbone()  # built once into the data dir; the restarted bots load it from there
     figures = measure_restart(house.data.backbones, args.data, args.restarts, progress=bar)
     return _report(figures, restart_table(figures), args.out)
+
+
+def _console(args: argparse.Namespace, house: House) -> int:
+    from labelbot_testkit.console_bench import console_table, measure_console
+
+    house.backbone()  # built once into the data dir; the bot process loads it from there
+    figures = measure_console(
+        house.data.backbones, args.data, args.contributors, args.votes_each, progress=bar
+    )
+    return _report(figures, console_table(figures), args.out)
 
 
 def _crowd(args: argparse.Namespace, options, mix, house: House) -> int:

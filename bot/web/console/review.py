@@ -5,6 +5,8 @@ under a console message id (negative: never one of Telegram's) that binds the vo
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 import time
 
@@ -13,13 +15,14 @@ from starlette.responses import JSONResponse, Response
 
 from bot import texts
 from bot.desk.desk import Desk
-from bot.desk.views import AfterTap, DeskError, GuessView, TapIn
+from bot.desk.views import AfterTap, DeskError, GuessView, Tally, TapIn
 from bot.export import PhotoGone
 from bot.store import Sample
 from bot.web.auth import NotSignedIn, Visitor
 from bot.web.console.access import Forbidden, console_of, desk_of, metrics_of, visitor
 from model_core.image_header import sniff_format
 
+log = logging.getLogger(__name__)
 MAX_SHOWING = 4  # photos a page may say it shows already (the current one and a preload)
 
 
@@ -66,13 +69,41 @@ async def _answer(request: Request, action: str) -> JSONResponse:
         raise texts.refused("bad_request") from None
     sample_id, tap = _int(body, "sample"), _tap(person, _int(body, "token"))
     if action == "vote":
-        after = await desk.votes.vote(tap, sample_id, _int(body, "label"), _no_acknowledgement)
-    elif action == "skip":
-        after = await desk.votes.skip(tap, sample_id)
+        answer = await _saved(desk, tap, sample_id, _int(body, "label"))
     else:
-        after = await desk.votes.undo(tap, sample_id)
+        change = desk.votes.skip if action == "skip" else desk.votes.undo
+        answer = _after(await change(tap, sample_id))
     metrics_of(request).votes.labels(action=action, via="console").inc()
-    return JSONResponse(_after(after))
+    return JSONResponse(answer)
+
+
+async def _saved(desk: Desk, tap: TapIn, sample_id: int, label_id: int) -> dict[str, object]:
+    """A vote's answer as soon as the vote is saved, as a tap's is in chat: the model learns
+    it right after (the journal applies every saved vote, a crash or not), and the page need
+    not wait for it. A refused vote answers with its refusal."""
+    saved: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def acknowledge(text: str) -> None:
+        if not saved.done():
+            saved.set_result(text)
+
+    voting = asyncio.ensure_future(desk.votes.vote(tap, sample_id, label_id, acknowledge))
+    await asyncio.wait({saved, voting}, return_when=asyncio.FIRST_COMPLETED)
+    if voting.done():
+        return _after(voting.result())  # refused (raises), or applied already
+    LEARNING.add(voting)
+    voting.add_done_callback(_learnt)
+    tally = await desk.votes.tally(sample_id)
+    return {"outcome": saved.result(), "tally": _tally_text(tally), "undoable": True}
+
+
+LEARNING: set[asyncio.Task] = set()  # votes saved and answered, being learnt: held till done
+
+
+def _learnt(voting: asyncio.Task) -> None:
+    LEARNING.discard(voting)
+    if not voting.cancelled() and voting.exception() is not None:  # saved: the journal retries
+        log.warning("a console vote was saved but not learnt yet: %s", voting.exception())
 
 
 def _hand_out(view: GuessView, desk: Desk, sealed: str) -> dict[str, object]:
@@ -90,12 +121,11 @@ def _hand_out(view: GuessView, desk: Desk, sealed: str) -> dict[str, object]:
 
 
 def _after(after: AfterTap) -> dict[str, object]:
-    tally = after.tally
-    return {
-        "outcome": after.outcome,
-        "tally": texts.tally(tally) if tally.counts or tally.skips else "",
-        "undoable": after.undoable,
-    }
+    return {"outcome": after.outcome, "tally": _tally_text(after.tally), "undoable": after.undoable}
+
+
+def _tally_text(tally: Tally) -> str:
+    return texts.tally(tally) if tally.counts or tally.skips else ""
 
 
 def _tap(person: Visitor, token: int) -> TapIn:
@@ -116,10 +146,6 @@ def _ids(raw: str) -> frozenset[int]:
     if not all(p.strip().isdigit() for p in parts):
         raise texts.refused("bad_request")
     return frozenset(int(p) for p in parts)
-
-
-async def _no_acknowledgement(text: str) -> None:
-    """The page shows the outcome when the answer comes back."""
 
 
 async def photo(request: Request) -> Response:
