@@ -316,7 +316,8 @@ class Settings:
     )  # fmt: skip
     webhook_listen: str = setting(
         "LABELBOT_WEBHOOK_LISTEN", "127.0.0.1",
-        "the web server's address with a webhook (behind a TLS proxy on the same machine)",
+        "the web server's address, with a webhook or LABELBOT_CONSOLE_PORT (behind a TLS proxy "
+        "on the same machine; `0.0.0.0` in a container)",
     )  # fmt: skip
     webhook_port: int = setting(
         "LABELBOT_WEBHOOK_PORT", 8443,
@@ -325,8 +326,8 @@ class Settings:
     )  # fmt: skip
     console_port: int | None = setting(
         "LABELBOT_CONSOLE_PORT", None,
-        "with long polling, serve the console, `/healthz`, `/readyz` and `/metrics` on "
-        "127.0.0.1 at this port (with a webhook they share its port)", _parse_port,
+        "with long polling, serve the console, `/healthz`, `/readyz` and `/metrics` at this "
+        "port (with a webhook they share its port)", _parse_port,
         shown="none",
     )  # fmt: skip
     public_url: str | None = setting(

@@ -20,6 +20,7 @@ from desk_helpers import assert_model_holds_the_contributions
 from helpers import ADMIN, ALICE, BOB, desk_of, say, send_photo, start_bot, tap_label
 
 from bot.web.auth import Seals, Visitor
+from labelbot_testkit.fake_telegram.server import BOT_USERNAME
 from labelbot_testkit.fake_telegram.web_app import init_data, launch_fragment
 
 pytestmark = pytest.mark.slow
@@ -70,10 +71,12 @@ def screenshot(tab, name: str) -> None:
         tab.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
-def http(url: str, **headers: str) -> int:
+def http(url: str, **headers: str) -> int | bytes:
+    """The body of a 200, else the status."""
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10):
-            return 200
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.read()
     except urllib.error.HTTPError as error:
         return error.code
 
@@ -101,17 +104,25 @@ def test_a_reviewer_votes_with_the_keyboard_and_undoes_one(browser, running, fak
 
 def test_an_admin_sees_the_confusion_matrix_and_rolls_back(browser, running, fake):
     desk = desk_of(running)
-    before = desk.snapshot.version
     tab = mini_app(browser, running, fake, ADMIN, "campaign")
     for page in ("campaign", "people", "export"):
         tab.goto(f"{running.web_url}/console/{page}")  # the launch data kept for the session
         tab.wait_for_selector("main#part :is(section, table, ul)")
+        assert fake.token not in tab.content() and fake.token.split(":")[1] not in tab.content()
         screenshot(tab, page)
+    csv = tab.get_attribute("a[href*='labels.csv']", "href")
+    assert http(f"{running.web_url}{csv}").startswith(b"sample_id,")  # the sealed download
+    assert http(f"{running.web_url}{csv.split('?')[0]}") == 403
+    tab.goto(f"{running.web_url}/console/people")
+    tab.click(f"button.ban[data-user='{BOB['id']}']")
+    tab.wait_for_selector(f"button.unban[data-user='{BOB['id']}']")
+    assert BOB["id"] in running.run(desk.store.people.banned())
     tab.goto(f"{running.web_url}/console/model")
     tab.wait_for_selector("table.confusion")
     assert tab.inner_text("table.confusion thead").count("coffee") == 1
     screenshot(tab, "model")
     target = int(tab.get_attribute("button.rollback", "data-version"))
+    before = desk.snapshot.version
     tab.click("button.rollback")
     tab.wait_for_selector("#confirm:not([hidden])")
     tab.click("#confirm-yes")
@@ -130,7 +141,7 @@ def test_admin_pages_refuse_others(browser, running, fake):
     proof = {"X-Telegram-Init-Data": init_data(fake.token, ALICE)}
     for page in ("model", "people", "export"):
         assert http(f"{running.web_url}/console/part/{page}", **proof) == 403
-    assert http(f"{running.web_url}/console/part/campaign", **proof) == 200
+    assert b"Labels" in http(f"{running.web_url}/console/part/campaign", **proof)
     stale = {"X-Telegram-Init-Data": init_data(fake.token, ALICE, time.time() - 7200)}
     assert http(f"{running.web_url}/console/part/campaign", **stale) == 401
     forged = {"X-Telegram-Init-Data": init_data("123:" + "x" * 35, ALICE)}
@@ -158,7 +169,7 @@ def test_a_browser_signs_in_once_by_link_and_photos_need_their_seal(browser, run
     expired = seals.login_link(Visitor(ALICE["id"], "Alice"), time.time() - 700)
     assert context.new_page().goto(f"{running.web_url}/console/login?t={expired}").status == 401
     photo = tab.get_attribute("#photo", "src")
-    assert http(f"{running.web_url}{photo}") == 200
+    assert http(f"{running.web_url}{photo}")[:3] == b"\xff\xd8\xff"  # the JPEG itself
     assert http(f"{running.web_url}{photo.split('?')[0]}") == 403
     assert http(f"{running.web_url}{photo[:-4]}") == 403  # its seal tampered with
     context.close()
@@ -178,3 +189,16 @@ def test_a_vote_from_another_site_is_refused(running, fake):
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 403
     assert running.run(desk_of(running).store.votes.samples_voted_by(ALICE["id"])) == []
+
+
+def test_the_bot_offers_the_console_where_telegram_allows(running, fake):
+    console = f"{running.web_url}/console"
+    assert fake.menu_buttons["default"] == {
+        "type": "web_app", "text": "Console", "web_app": {"url": console}}  # fmt: skip
+    assert "console" in {c["command"] for c in fake.commands["default"]}
+    (button,) = say(fake, ALICE, "/me").buttons()
+    assert button["web_app"]["url"] == console
+    group = {"id": -100, "type": "group", "title": "Labelers"}
+    in_group = say(fake, ALICE, "/console", chat=group)
+    assert "private chat" in in_group.text and not in_group.buttons()
+    assert f"t.me/{BOT_USERNAME}?start=console" in in_group.text

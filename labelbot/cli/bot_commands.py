@@ -102,7 +102,8 @@ def _server_for(
         listen = Listen(settings.webhook_listen, settings.webhook_port)
         webhook = Webhook(settings.webhook_url, settings.webhook_secret.reveal())
         return BotServer(app, webhook, listen, console), listen
-    listen = None if settings.console_port is None else Listen("127.0.0.1", settings.console_port)
+    port = settings.console_port
+    listen = None if port is None else Listen(settings.webhook_listen, port)
     return BotServer(app, Polling(), listen, console), listen
 
 
