@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.addlabel import chosen_labels, run_addlabels, summarize_addlabel
 from benchmarks.compare import LEARNERS, run_all, summarize
 from benchmarks.data import EmbeddingCache, fashion_mnist_split, folder_split
 from benchmarks.protocol import STREAMS, Split
@@ -21,6 +22,8 @@ from model_core.learners.analytic import limit_blas_threads
 from model_core.progress import ProgressFactory, no_progress
 
 BENCH_LEARNERS = tuple(LEARNERS)
+ADDLABEL = "addlabel"  # the admin's scenario (benchmarks.addlabel), beside the protocol's streams
+BENCH_STREAMS = (*STREAMS, ADDLABEL)
 LATENCY_PHOTO_SIZE = 320  # Telegram's smallest photo size that covers a 224 input
 
 
@@ -41,8 +44,10 @@ class AccuracyRun:
     stream: str = "mixed"
 
     def __post_init__(self) -> None:
-        if self.stream not in STREAMS:
-            raise BenchError(f"unknown --stream {self.stream!r}; choose from {', '.join(STREAMS)}")
+        if self.stream not in BENCH_STREAMS:
+            raise BenchError(
+                f"unknown --stream {self.stream!r}; choose from {', '.join(BENCH_STREAMS)}"
+            )
         unknown = sorted(set(self.learners) - set(BENCH_LEARNERS))
         if unknown or not self.learners:
             raise BenchError(f"unknown learner(s) {unknown}; choose from {BENCH_LEARNERS}")
@@ -79,9 +84,13 @@ def accuracy(
         raise BenchError(f"--base {run.base} leaves no label to add ({len(split.names)})")
     limit_blas_threads()
     started = time.perf_counter()
-    summary = summarize(
-        run_all(split, run.learners, range(run.seeds), run.base, run.stream, progress)
-    )
+    if run.stream == ADDLABEL:
+        learners = {name: LEARNERS[name] for name in run.learners}
+        summary = summarize_addlabel(run_addlabels(learners, split, range(run.seeds), progress))
+    else:
+        summary = summarize(
+            run_all(split, run.learners, range(run.seeds), run.base, run.stream, progress)
+        )
     meta = {
         "data": name,
         "labels": len(split.names),
@@ -90,6 +99,7 @@ def accuracy(
         "seeds": run.seeds,
         "base_labels": run.base,
         "stream": run.stream,
+        "chosen_labels": len(chosen_labels(len(split.names))),
         "machine": f"{platform.machine()}, {_cpu_count()} cores",
         "python": platform.python_version(),
         "seconds": round(time.perf_counter() - started, 1),
@@ -98,6 +108,13 @@ def accuracy(
 
 
 def headline(meta: dict) -> str:
+    if meta["stream"] == ADDLABEL:
+        return (
+            f"{meta['data']}: {meta['labels']} labels, {meta['train_samples']} training and "
+            f"{meta['test_samples']} test photos; each of {meta['chosen_labels']} labels added "
+            f"last to a model that knows the others, {meta['seeds']} orders of its photos "
+            f"({meta['machine']}; {meta['seconds']:.0f} s)"
+        )
     return (
         f"{meta['data']}: {meta['labels']} labels, {meta['train_samples']} training and "
         f"{meta['test_samples']} test photos, {meta['seeds']} label orders, "

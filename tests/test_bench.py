@@ -13,7 +13,14 @@ import pytest
 from helpers import TREE_LABELS as LABELS
 from helpers import labelbot, write_tree
 
-from benchmarks.compare import JOINT, forgetting, run_all, summarize
+from benchmarks.addlabel import (
+    CHOSEN_LABELS,
+    addlabel_tables,
+    chosen_labels,
+    run_addlabels,
+    summarize_addlabel,
+)
+from benchmarks.compare import JOINT, LEARNERS, forgetting, run_all, summarize
 from benchmarks.data import EmbeddingCache, folder_split
 from benchmarks.protocol import (
     STREAMS,
@@ -105,6 +112,29 @@ def test_the_harness_sees_that_streaming_ridge_is_the_joint_ridge(tiny_split):
     )
     joint = run_joint(lambda X, y, n: fit_joint_ridge(X, y, n, alpha=0.5), tiny_split, stream)
     assert streamed.accuracy == joint.accuracy
+
+
+def test_a_label_added_to_a_model_that_knows_the_others_is_measured_by_its_examples(tiny_split):
+    learners = {name: LEARNERS[name] for name in ("ncm", "analytic")}
+    runs = run_addlabels(learners, tiny_split, seeds=[0, 1])
+    assert len(runs["analytic"]) == 4 * 2  # each of the 4 labels added last, two seeds
+    again = run_addlabels({"analytic": LEARNERS["analytic"]}, tiny_split, seeds=[0])["analytic"]
+    assert again[0].recall == runs["analytic"][0].recall  # the same label and seed: the same
+    summary = summarize_addlabel(runs)
+    for name in learners:
+        figures = summary[name]
+        assert figures["new_label_recall_after_20"]["mean"] is None  # 12 photos a label
+        assert figures["new_label_recall_after_10"]["mean"] >= 0.8, name
+        assert figures["overall_accuracy_after_10"]["mean"] >= 0.8, name
+        assert 0 <= figures["sure_but_wrong_after_1"]["mean"] <= 1
+        assert figures["final_accuracy"]["mean"] >= figures["overall_accuracy_after_1"]["mean"]
+    assert "| analytic |" in addlabel_tables(summary)
+
+
+def test_the_labels_added_last_are_a_fixed_sample():
+    assert chosen_labels(4) == [0, 1, 2, 3]
+    sample = chosen_labels(43)
+    assert len(set(sample)) == CHOSEN_LABELS and sample == chosen_labels(43) == sorted(sample)
 
 
 def test_forgetting_is_the_drop_from_each_labels_best():
@@ -259,7 +289,7 @@ def test_the_queue_order_for_the_model_is_measured_both_ways(fashion):
     [
         (["--mix", "1,2"], "--mix: expected three shares"),
         (["--mix", "0.5,0.2,0.1"], "add up to 1"),
-        (["--latency"], "choose one of --latency, --flood, --crowd, --replicas, --store and"),
+        (["--latency"], "choose one of --latency, --flood, --crowd, --replicas, --store, --rest"),
     ],
 )
 def test_labelbot_bench_refuses_a_bad_crowd_at_once(tmp_path, arguments, message):

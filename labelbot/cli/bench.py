@@ -41,9 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stream",
         default="mixed",
-        choices=("mixed", "blocks"),
+        choices=("mixed", "blocks", "addlabel"),
         help="mixed: photos of every known label interleaved, as the bot sees them (default); "
-        "blocks: each phase brings only its new label's photos",
+        "blocks: each phase brings only its new label's photos; addlabel: each of 8 labels "
+        "added last to a model that knows the others, then taught one photo at a time",
     )
     parser.add_argument(
         "--learners",
@@ -183,18 +184,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _accuracy(args: argparse.Namespace, options, house: House) -> int:
     from benchmarks.data import EmbeddingCache
     from benchmarks.report import markdown_tables, write_chart, write_json
-    from benchmarks.run import accuracy, headline, load_split
+    from benchmarks.run import ADDLABEL, accuracy, headline, load_split
 
     cache = EmbeddingCache(house.data.bench_cache, house.settings.backbone)
     split, name = load_split(options, house.embedder(), cache, bar)
     summary, meta = accuracy(options, split, name, bar)
     meta |= {"backbone": house.settings.backbone, "command": "labelbot " + " ".join(sys.argv[1:])}
-    print(f"\n{headline(meta)}\n\n{markdown_tables(summary)}")
+    chart = args.chart or (args.out.with_suffix(".png") if args.out else Path(f"bench-{name}.png"))
+    if options.stream == ADDLABEL:
+        from benchmarks.addlabel import addlabel_tables, write_addlabel_chart
+
+        print(f"\n{headline(meta)}\n\n{addlabel_tables(summary)}")
+        write_addlabel_chart(chart, summary, f"{name}: a label added to {len(split.names) - 1}")
+    else:
+        print(f"\n{headline(meta)}\n\n{markdown_tables(summary)}")
+        title = f"{name}: {len(split.names)} labels, {options.seeds} label orders"
+        write_chart(chart, summary, title)
     if args.out:
         write_json(args.out, summary, meta)
         print(f"\nwrote {args.out}", file=sys.stderr)
-    chart = args.chart or (args.out.with_suffix(".png") if args.out else Path(f"bench-{name}.png"))
-    write_chart(chart, summary, f"{name}: {len(split.names)} labels, {options.seeds} label orders")
     print(f"wrote {chart}", file=sys.stderr)
     return 0
 
