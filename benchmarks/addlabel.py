@@ -132,7 +132,8 @@ def _unit(data_label: int, new_label: int) -> int:
 
 
 def _copy(learner: IncrementalLearner) -> IncrementalLearner:
-    """A learner in the same state, by its own serialization (Keras' contract)."""
+    """A learner in the same state, by its own serialization (Keras' contract). The softmax
+    baselines keep no optimizer state in it: their copies start with fresh moments."""
     return type(learner).from_state(learner.get_config(), learner.get_state())
 
 
@@ -172,17 +173,14 @@ def write_addlabel_chart(path, summary: dict[str, dict], title: str) -> None:
     from benchmarks.report import new_chart, save_chart
 
     figure, axes = new_chart()
-    for name, figures in summary.items():
+    for n, (name, figures) in enumerate(summary.items()):
         for key, style in (("new_label_recall_after", "-"), ("overall_accuracy_after", ":")):
             points = [(k, figures[f"{key}_{k}"]["mean"]) for k in CHECKPOINTS]
             points = [(k, v) for k, v in points if v is not None]
-            if not points:
-                continue
-            ks, values = zip(*points, strict=True)
-            line = axes.plot(ks, values, style, marker="o", markersize=3,
-                             label=name if style == "-" else None)[0]  # fmt: skip
-            if style == ":":
-                line.set_color(axes.lines[-2].get_color())
+            if points:
+                ks, values = zip(*points, strict=True)
+                axes.plot(ks, values, style, color=f"C{n}", marker="o", markersize=3,
+                          label=name if style == "-" else None)  # fmt: skip
     axes.set(xscale="log", xticks=CHECKPOINTS, xticklabels=[str(k) for k in CHECKPOINTS],
              xlabel="examples of the new label", ylim=(0, 1.02),
              ylabel="new label's recall (solid), all test photos (dotted)")  # fmt: skip

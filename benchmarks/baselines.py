@@ -116,6 +116,9 @@ class SeedLearner(SoftmaxHeadLearner):
             steps=max_iter, optimizer="adam", learning_rate=learning_rate, skip_confirmed=True
         )
 
+    def get_config(self) -> dict[str, Any]:
+        return {"max_iter": self.steps, "learning_rate": self.learning_rate}
+
 
 class FinetuneLearner(SoftmaxHeadLearner):
     """Plain fine-tuning: one SGD step per sample, the same step as `cgan` without replay."""

@@ -202,3 +202,19 @@ def test_the_bot_offers_the_console_where_telegram_allows(running, fake):
     in_group = say(fake, ALICE, "/console", chat=group)
     assert "private chat" in in_group.text and not in_group.buttons()
     assert f"t.me/{BOT_USERNAME}?start=console" in in_group.text
+
+
+def test_an_admin_downloads_the_model_as_the_command_line_exports_it(running, fake):
+    import io
+    import zipfile
+
+    proof = {"X-Telegram-Init-Data": init_data(fake.token, ADMIN)}
+    page = http(f"{running.web_url}/console/part/export", **proof).decode()
+    link = page.split('href="')[3].split('"')[0].replace("&amp;", "&")
+    assert link.startswith("/console/download/model.zip?t=")
+    archive = zipfile.ZipFile(io.BytesIO(http(f"{running.web_url}{link}")))
+    names = set(archive.namelist())
+    assert {"model.keras", "model.tflite", "labels.txt", "model.json"} <= names
+    assert any(name.startswith("saved_model/") for name in names)
+    assert archive.read("labels.txt").decode().split() == ["coffee", "cat", "person"]
+    assert json.loads(archive.read("model.json"))["version"] == desk_of(running).snapshot.version
