@@ -71,11 +71,11 @@ def screenshot(tab, name: str) -> None:
         tab.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
-def http(url: str, **headers: str) -> int | bytes:
+def http(url: str, timeout: float = 10, **headers: str) -> int | bytes:
     """The body of a 200, else the status."""
     try:
         request = urllib.request.Request(url, headers=headers)
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read()
     except urllib.error.HTTPError as error:
         return error.code
@@ -212,7 +212,8 @@ def test_an_admin_downloads_the_model_as_the_command_line_exports_it(running, fa
     page = http(f"{running.web_url}/console/part/export", **proof).decode()
     link = page.split('href="')[3].split('"')[0].replace("&amp;", "&")
     assert link.startswith("/console/download/model.zip?t=")
-    archive = zipfile.ZipFile(io.BytesIO(http(f"{running.web_url}{link}")))
+    exported = http(f"{running.web_url}{link}", timeout=180)  # TFLite conversion takes a while
+    archive = zipfile.ZipFile(io.BytesIO(exported))
     names = set(archive.namelist())
     assert {"model.keras", "model.tflite", "labels.txt", "model.json"} <= names
     assert any(name.startswith("saved_model/") for name in names)
