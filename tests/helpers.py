@@ -98,15 +98,16 @@ def start_bot(
     web app on a free port; with `console`, the console too, at that port's address), or with
     `webhook` the fake delivering updates to the bot's web app on a free port."""
     web_port = free_port() if (web or console) and not webhook else None
+    hook = Webhook(free_port(), secrets.token_urlsafe(24)) if webhook else None
     if console:
-        settings |= {"public_url": f"http://127.0.0.1:{web_port}", "console_port": web_port}
+        port = hook.port if hook is not None else web_port
+        settings |= {"public_url": f"http://127.0.0.1:{port}", "console_port": port}
     config = Settings(admins=frozenset({ADMIN["id"]}), data_dir=data_dir, **settings)
     house = House(config, command="labelbot test", backbone=backbone)
     app = build_application(
         fake.token, house, base_url=fake.base_url, base_file_url=fake.base_file_url,
         public_url=config.public_url,
     )  # fmt: skip
-    hook = Webhook(free_port(), secrets.token_urlsafe(24)) if webhook else None
     return BackgroundBot(app, hook, web_port, house.console(app.bot)).__enter__()
 
 

@@ -12,6 +12,7 @@ from helpers import ADMIN, ALICE, desk_of, say, send_photo, start_bot, tap_label
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.store import EventKind
+from labelbot_testkit.fake_telegram.web_app import init_data
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +91,7 @@ def test_readyz_fails_while_the_model_is_behind_its_journal(fake, tmp_path, back
 
 
 def test_the_webhook_port_serves_health_and_refuses_what_is_not_an_update(fake, tmp_path, backbone):
-    running = start_bot(fake, tmp_path / "data", backbone, webhook=True)
+    running = start_bot(fake, tmp_path / "data", backbone, webhook=True, console=True)
     try:
         base, hook = f"http://127.0.0.1:{running.webhook.port}", running.webhook
         assert get(f"{base}/healthz") == (200, "ok\n")
@@ -103,6 +104,9 @@ def test_the_webhook_port_serves_health_and_refuses_what_is_not_an_update(fake, 
         huge = b'{"update_id": 1, "x": "' + b"x" * (2 << 20) + b'"}'
         assert get(hook.url, "POST", huge, **json_type, **secret)[0] == 413
         assert "Added label tea" in say(fake, ADMIN, "/addlabel tea").text  # still serving
+        proof = {"X-Telegram-Init-Data": init_data(fake.token, ALICE)}
+        assert get(f"{base}/console/review")[0] == 200  # the console on the webhook's port
+        assert "tea" in get(f"{base}/console/part/campaign", **proof)[1]
         page = get(f"{base}/metrics")[1]
         assert samples(page)[("labelbot_updates_received_total", ())] == 1
         assert hook.secret not in page and fake.token not in page
