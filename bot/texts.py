@@ -227,7 +227,10 @@ def proposal_for_admins(name: str, who: str) -> str:
 
 
 def model(report: ModelReport) -> str:
-    lines = [f"Model version {report.version} ({report.learner} learner)."]
+    lines = [
+        f"Model version {report.version}: the {report.learner} head on the {report.backbone} "
+        "backbone."
+    ]
     lines.append("Stored versions: " + (", ".join(map(str, report.versions)) or "none yet"))
     if report.temperature is not None:
         sure = (

@@ -118,7 +118,7 @@ def test_admin_commands(fake, bot, photos):
     stats = say(fake, ADMIN, "/stats")
     assert stats.photo and stats.photo[:4] == b"\x89PNG" and "1 votes" in stats.text
     model = say(fake, ADMIN, "/model")
-    assert "Model version" in model.text
+    assert "the analytic head on the efficientnet_lite0 backbone" in model.text
     assert "softmax temperature 0.1," in model.text  # the default, before 30 answered guesses
     assert "shown as sure from 50%" in model.text
     # A refusal is the tap's answer, never dropped: here a version that is not stored.

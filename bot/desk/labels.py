@@ -76,6 +76,7 @@ class ModelAdmin:
         return ModelReport(
             snapshot.version,
             snapshot.learner,
+            self.ctx.policy.backbone,
             versions,
             recent,
             older,

@@ -48,6 +48,7 @@ class Policy:
     review_gold_share: float  # of review photos, the share already settled by an admin
     photos_per_user: int  # waiting or being read, per contributor (see bot.admission)
     photos_at_once: int  # being read at once, across everyone
+    backbone: str = "efficientnet_lite0"  # what reads the photos (named by /model, the console)
     undo_window: float = 300.0  # seconds during which a vote can be taken back
     reestimate_every: int = REESTIMATE_EVERY  # votes between re-estimates; 0: never (replicas)
 
@@ -213,7 +214,8 @@ class DataExport:
 @dataclass(frozen=True)
 class ModelReport:
     version: int
-    learner: str
+    learner: str  # the head
+    backbone: str
     versions: list[int]
     recent: list[str]
     older: list[int]  # versions a rollback can restore, newest last
