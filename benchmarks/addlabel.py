@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from benchmarks.compare import stats
 from benchmarks.protocol import Split
 from model_core.learners.base import IncrementalLearner
 from model_core.progress import ProgressFactory, no_progress
@@ -109,19 +110,12 @@ def summarize_addlabel(runs: dict[str, list[AddLabelRun]]) -> dict[str, dict]:
 
 
 def _figures(runs: list[AddLabelRun]) -> dict:
-    figures = {"final_accuracy": _stats([r.final_accuracy for r in runs])}
+    figures = {"final_accuracy": stats([r.final_accuracy for r in runs])}
     for k in CHECKPOINTS:
-        figures[f"new_label_recall_after_{k}"] = _stats([r.recall.get(k, np.nan) for r in runs])
-        figures[f"overall_accuracy_after_{k}"] = _stats([r.overall.get(k, np.nan) for r in runs])
-        figures[f"sure_but_wrong_after_{k}"] = _stats([r.sure_wrong.get(k, np.nan) for r in runs])
+        figures[f"new_label_recall_after_{k}"] = stats([r.recall.get(k, np.nan) for r in runs])
+        figures[f"overall_accuracy_after_{k}"] = stats([r.overall.get(k, np.nan) for r in runs])
+        figures[f"sure_but_wrong_after_{k}"] = stats([r.sure_wrong.get(k, np.nan) for r in runs])
     return figures
-
-
-def _stats(values: Sequence[float]) -> dict[str, float | None]:
-    values = np.asarray(values, np.float64)
-    if np.isnan(values).all():
-        return {"mean": None, "std": None}
-    return {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values))}
 
 
 def _unit(data_label: int, new_label: int) -> int:
@@ -162,10 +156,10 @@ def addlabel_tables(summary: dict[str, dict]) -> str:
     return "\n\n".join(parts)
 
 
-def _cell(stats: dict[str, float | None]) -> str:
-    if stats["mean"] is None:
+def _cell(figure: dict[str, float | None]) -> str:
+    if figure["mean"] is None:
         return "-"
-    return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+    return f"{figure['mean']:.3f} ± {figure['std']:.3f}"
 
 
 def write_addlabel_chart(path, summary: dict[str, dict], title: str) -> None:

@@ -93,12 +93,12 @@ def summarize(results: dict[str, list[RunResult]]) -> dict[str, dict]:
 
 def _figures(runs: list[RunResult], bound: list[float]) -> dict:
     figures = {
-        "final_accuracy": _stats([r.accuracy[-1] for r in runs]),
-        "average_incremental_accuracy": _stats([np.mean(r.accuracy) for r in runs]),
-        "forgetting": _stats([forgetting(r) for r in runs]),
-        "old_accuracy_last_phase": _stats([r.old_accuracy[-1] for r in runs]),
-        "new_accuracy_last_phase": _stats([r.new_accuracy[-1] for r in runs]),
-        "ratio_to_joint": _stats([r.accuracy[-1] / b for r, b in zip(runs, bound, strict=True)]),
+        "final_accuracy": stats([r.accuracy[-1] for r in runs]),
+        "average_incremental_accuracy": stats([np.mean(r.accuracy) for r in runs]),
+        "forgetting": stats([forgetting(r) for r in runs]),
+        "old_accuracy_last_phase": stats([r.old_accuracy[-1] for r in runs]),
+        "new_accuracy_last_phase": stats([r.new_accuracy[-1] for r in runs]),
+        "ratio_to_joint": stats([r.accuracy[-1] / b for r, b in zip(runs, bound, strict=True)]),
         "accuracy_per_phase": _per_phase([r.accuracy for r in runs]),
         "old_accuracy_per_phase": _per_phase([r.old_accuracy for r in runs]),
         "new_accuracy_per_phase": _per_phase([r.new_accuracy for r in runs]),
@@ -107,25 +107,25 @@ def _figures(runs: list[RunResult], bound: list[float]) -> dict:
     if runs[0].update_seconds:  # an incremental learner, not an offline fit
         updates = [np.array(r.update_seconds) * 1e3 for r in runs]
         figures |= {
-            "first_guess_accuracy": _stats([np.mean(r.first_guesses) for r in runs]),
+            "first_guess_accuracy": stats([np.mean(r.first_guesses) for r in runs]),
             **{
-                f"first_guess_on_example_{k}": _stats([_on_example(r, k) for r in runs])
+                f"first_guess_on_example_{k}": stats([_on_example(r, k) for r in runs])
                 for k in GUESS_EXAMPLES
             },
             **{
-                f"new_label_accuracy_after_{k}": _stats(
+                f"new_label_accuracy_after_{k}": stats(
                     [_mean(r.new_label_accuracy[k]) for r in runs]
                 )
                 for k in NEW_LABEL_EXAMPLES
             },
             **_calibration(runs),
-            "update_latency_p50_ms": _stats([np.percentile(u, 50) for u in updates]),
-            "update_latency_p99_ms": _stats([np.percentile(u, 99) for u in updates]),
-            "add_label_latency_ms": _stats([np.median(r.add_label_seconds) * 1e3 for r in runs]),
-            "predict_latency_us_per_embedding": _stats(
+            "update_latency_p50_ms": stats([np.percentile(u, 50) for u in updates]),
+            "update_latency_p99_ms": stats([np.percentile(u, 99) for u in updates]),
+            "add_label_latency_ms": stats([np.median(r.add_label_seconds) * 1e3 for r in runs]),
+            "predict_latency_us_per_embedding": stats(
                 [r.predict_seconds_per_embedding * 1e6 for r in runs]
             ),
-            "state_bytes": _stats([r.state_bytes for r in runs]),
+            "state_bytes": stats([r.state_bytes for r in runs]),
         }
     return figures
 
@@ -152,10 +152,10 @@ def _calibration(runs: list[RunResult]) -> dict[str, dict[str, float]]:
         unsure_acc.append(right[~sure].mean() if (~sure).any() else np.nan)
         sure_share.append(sure.mean())
     return {
-        "calibration_error": _stats(ece),
-        "sure_guess_accuracy": _stats(sure_acc),
-        "unsure_guess_accuracy": _stats(unsure_acc),
-        "sure_share": _stats(sure_share),
+        "calibration_error": stats(ece),
+        "sure_guess_accuracy": stats(sure_acc),
+        "unsure_guess_accuracy": stats(unsure_acc),
+        "sure_share": stats(sure_share),
     }
 
 
@@ -181,7 +181,7 @@ def forgetting(run: RunResult) -> float:
     return float(np.mean(drops)) if drops else 0.0
 
 
-def _stats(values: Sequence[float]) -> dict[str, float | None]:
+def stats(values: Sequence[float]) -> dict[str, float | None]:
     """None where no run has the figure (JSON has no NaN)."""
     values = np.asarray(values, np.float64)
     if np.isnan(values).all():
