@@ -134,23 +134,46 @@ async def read_rows(store: Store, chosen: ExportFilter = ExportFilter()) -> list
 
 def write_tables(rows: Sequence[PhotoRow], out: Path) -> list[Path]:
     """Writes `TABLES` into `out` (created if need be); returns their paths."""
+    return [write_table(rows, name, out) for name in TABLES]
+
+
+def write_table(rows: Sequence[PhotoRow], name: str, out: Path) -> Path:
+    """Writes one of `TABLES` into `out` (created if need be); returns its path."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / name for name in TABLES]
-    _write_jsonl(paths[0], (row.as_json() for row in rows))
-    with _replacing(paths[1]) as part, part.open("w", newline="", encoding="utf-8") as file:
+    path = out / name
+    _TABLE_WRITERS[name](rows, path)
+    return path
+
+
+def _write_labels(rows: Sequence[PhotoRow], path: Path) -> None:
+    _write_jsonl(path, (row.as_json() for row in rows))
+
+
+def _write_csv(rows: Sequence[PhotoRow], path: Path) -> None:
+    with _replacing(path) as part, part.open("w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(row.as_csv() for row in rows)
+
+
+def _write_embeddings(rows: Sequence[PhotoRow], path: Path) -> None:
     dim = rows[0].embedding.shape[0] if rows else 0
-    with _replacing(paths[2]) as part, part.open("wb") as file:
+    with _replacing(path) as part, part.open("wb") as file:
         embeddings = np.stack([row.embedding for row in rows]) if rows else np.zeros((0, dim))
         np.save(file, embeddings.astype(np.float32))
+
+
+def _write_index(rows: Sequence[PhotoRow], path: Path) -> None:
     _write_jsonl(
-        paths[3],
+        path,
         ({"row": n, "sample_id": r.sample_id, "file_unique_id": r.file_unique_id,
           "label": r.label} for n, r in enumerate(rows)),
     )  # fmt: skip
-    return paths
+
+
+_TABLE_WRITERS = dict(
+    zip(TABLES, (_write_labels, _write_csv, _write_embeddings, _write_index), strict=True)
+)
 
 
 async def fetch_images(

@@ -126,7 +126,8 @@ async def _review(web: str, token: str, reviewers: int, each: int, done) -> dict
     # would measure httpx's pool more than the bot).
     clients = [httpx.AsyncClient(base_url=web, timeout=30) for _ in range(reviewers + 1)]
     try:
-        probing = asyncio.ensure_future(_probe(clients[-1]))
+        probes: list[float] = []
+        probing = asyncio.ensure_future(_probe(clients[-1], probes))
         runs = await asyncio.gather(*(
             _reviewer(client, token, 10_000 + n, each, random.Random(n), done)
             for n, client in enumerate(clients[:-1])
@@ -142,21 +143,18 @@ async def _review(web: str, token: str, reviewers: int, each: int, done) -> dict
         "vote_to_next_ms": _spread(shown),
         "vote_ms": _spread(votes),
         "hand_out_ms": _spread(handed),
-        "healthz_during_ms": _spread(PROBES),
+        "healthz_during_ms": _spread(probes),
         "acknowledged": sum(run["acknowledged"] for run in runs),
         "queue_ran_out": sum(run["ran_out"] for run in runs),
     }
 
 
-PROBES: list[float] = []  # /healthz times while the reviewers vote
-
-
-async def _probe(client) -> None:
+async def _probe(client, times: list[float]) -> None:
     """/healthz every 50 ms meanwhile: what any request waits, beyond the console's work."""
     while True:
         started = time.perf_counter()
         (await client.get("/healthz")).raise_for_status()
-        PROBES.append(time.perf_counter() - started)
+        times.append(time.perf_counter() - started)
         await asyncio.sleep(0.05)
 
 

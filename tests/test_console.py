@@ -113,6 +113,7 @@ def test_an_admin_sees_the_confusion_matrix_and_rolls_back(browser, running, fak
     csv = tab.get_attribute("a[href*='labels.csv']", "href")
     assert http(f"{running.web_url}{csv}").startswith(b"sample_id,")  # the sealed download
     assert http(f"{running.web_url}{csv.split('?')[0]}") == 403
+    assert not desk.context.exports.exists()  # a download leaves no export folder behind
     tab.goto(f"{running.web_url}/console/people")
     tab.click(f"button.ban[data-user='{BOB['id']}']")
     tab.wait_for_selector(f"button.unban[data-user='{BOB['id']}']")

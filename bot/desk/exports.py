@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.desk.context import DeskContext
 from bot.desk.views import DataExport
-from bot.export import read_rows, write_tables
+from bot.export import read_rows, write_table, write_tables
 
 
 class Exports:
@@ -21,3 +22,10 @@ class Exports:
         folder = self.ctx.exports / datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S")
         files = await asyncio.to_thread(write_tables, rows, folder)
         return DataExport(folder, files, len(rows), sum(row.label is not None for row in rows))
+
+    async def table(self, user_id: int, name: str, out: Path) -> Path:
+        """One of the tables written into `out` (the console's downloads: the rest, the
+        embeddings above all, are not written for nothing)."""
+        self.ctx.check_admin(user_id)
+        rows = await read_rows(self.ctx.store)
+        return await asyncio.to_thread(write_table, rows, name, out)

@@ -31,7 +31,12 @@ async def console(update: Update, context: Context) -> None:
 
 def console_button(context: Context, chat: Chat) -> InlineKeyboardMarkup | None:
     """An "Open console" button, in a private chat of a bot that has a console."""
+    url = console_url(context, chat.type == ChatType.PRIVATE)
+    return None if url is None else keyboards.open_console(url)
+
+
+def console_url(context: Context, private: bool) -> str | None:
+    """Where the Mini App opens, if the bot has a console and the chat may offer it (Telegram
+    allows Web App buttons in private chats only)."""
     public_url = context.bot_data.public_url
-    if public_url is None or chat.type != ChatType.PRIVATE:
-        return None
-    return keyboards.open_console(f"{public_url}/console")
+    return f"{public_url}/console" if public_url and private else None

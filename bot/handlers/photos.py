@@ -12,6 +12,7 @@ from bot.desk.desk import Desk
 from bot.desk.views import GuessView, PhotoIn
 from bot.export import PhotoGone
 from bot.handlers.common import Context, desk_of, guess_message, quoting, refusals_as_replies
+from bot.handlers.console import console_url
 from bot.store import Sample
 
 
@@ -117,8 +118,8 @@ async def send_review(
 
     async def show(view: GuessView) -> int:
         text, markup = guess_message(view)
-        if chat_id > 0 and context.bot_data.public_url:  # a private chat: the console too
-            url = f"{context.bot_data.public_url}/console"
+        url = console_url(context, private=chat_id > 0)  # private chats' ids are their users'
+        if url is not None:
             markup = InlineKeyboardMarkup([*markup.inline_keyboard, keyboards.console_row(url)])
         sent = await context.bot.send_message(
             chat_id, text, reply_markup=markup, reply_parameters=quoting(photo_messages[-1])

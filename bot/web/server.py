@@ -130,12 +130,21 @@ class BotServer:
             await asyncio.sleep(0.01)
         if serving.done():
             serving.result()  # raises what stopped it
+        serving.add_done_callback(self._web_ended)
         log.info("serving HTTP on %s:%d", self.listen.host, self.listen.port)
         try:
             yield
         finally:
             server.should_exit = True
             await serving
+
+    def _web_ended(self, serving: asyncio.Task) -> None:
+        """A web server that ends by itself leaves the bot deaf (a webhook) or blind to its
+        operators: the bot stops too, and says why."""
+        if not self._stopping.is_set():
+            error = None if serving.cancelled() else serving.exception()
+            log.error("the web server stopped on its own (%s): stopping", error or "no error")
+            self._stopping.set()
 
     async def _start_receiving(self, app: Application) -> None:
         if isinstance(self.receive, Webhook):

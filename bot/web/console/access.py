@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from bot import texts
 from bot.desk.desk import Desk
 from bot.metrics import Metrics
 from bot.web.auth import NotSignedIn, Seals, Visitor, visitor_of
@@ -83,3 +84,16 @@ def admin(request: Request) -> Visitor:
     if not desk_of(request).is_admin(person.user_id):
         raise Forbidden("only the bot's admins can see this page")
     return person
+
+
+async def int_fields(request: Request, *keys: str) -> list[int]:
+    """Whole numbers from the request's JSON body, in the order asked; a refusal (409, shown
+    on the page) for a body that is not JSON or lacks one."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    values = [body.get(key) if isinstance(body, dict) else None for key in keys]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise texts.refused("bad_request")
+    return values

@@ -3,7 +3,7 @@ and the model. Each is the desk call the chat command makes."""
 
 from __future__ import annotations
 
-import io
+import asyncio
 import shutil
 import tempfile
 import time
@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from bot import texts
 from bot.web.auth import NotSignedIn, Visitor, visitor_of
-from bot.web.console.access import Forbidden, admin, console_of, desk_of
+from bot.web.console.access import Forbidden, admin, console_of, desk_of, int_fields
 
 DOWNLOADS = {
     "labels.jsonl": "application/x-ndjson",
@@ -27,7 +27,8 @@ DOWNLOADS = {
 
 async def rollback(request: Request) -> JSONResponse:
     person, desk = admin(request), desk_of(request)
-    rolled = await desk.model.rollback(person.user_id, await _int_field(request, "version"))
+    (version,) = await int_fields(request, "version")
+    rolled = await desk.model.rollback(person.user_id, version)
     return JSONResponse({"outcome": texts.restored(rolled.restored, rolled.version)})
 
 
@@ -41,22 +42,32 @@ async def unban(request: Request) -> JSONResponse:
 
 async def _set_banned(request: Request, banned: bool) -> JSONResponse:
     person, desk = admin(request), desk_of(request)
-    user_id = await _int_field(request, "user")
+    (user_id,) = await int_fields(request, "user")
     photos = await desk.people.ban(person.user_id, str(user_id), banned)
     return JSONResponse({"outcome": texts.banned(str(user_id), banned, photos)})
 
 
 async def download(request: Request) -> Response:
     """An export, at the sealed link the Export page gave an admin: labels.jsonl or
-    labels.csv written fresh (as /export writes them), or the model."""
+    labels.csv written fresh (as /export writes them), or the model; written into a scratch
+    folder off the event loop, streamed, and the folder removed after."""
     name = request.path_params["name"]
     if name not in DOWNLOADS:
         return JSONResponse({"error": "no such download"}, status_code=404)
-    person, desk = _download_seal(request, name), desk_of(request)
-    if name == "model.zip":
-        return await _model_zip(request)
-    written = await desk.exports.tables(person.user_id)
-    return FileResponse(written.folder / name, media_type=DOWNLOADS[name], filename=name)
+    person = _download_seal(request, name)
+    scratch = Path(tempfile.mkdtemp(prefix="labelbot-download-"))
+    try:
+        if name == "model.zip":
+            path = await _model_zip(request, scratch)
+        else:
+            path = await desk_of(request).exports.table(person.user_id, name, scratch)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return FileResponse(
+        path, media_type=DOWNLOADS[name], filename=path.name,
+        background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True),
+    )  # fmt: skip
 
 
 def _download_seal(request: Request, name: str) -> Visitor:
@@ -71,37 +82,23 @@ def _download_seal(request: Request, name: str) -> Visitor:
     return visitor_of(sealed)
 
 
-async def _model_zip(request: Request) -> Response:
-    """The model as `labelbot export model` writes it (Keras, SavedModel, TFLite), zipped."""
+async def _model_zip(request: Request, scratch: Path) -> Path:
+    """The model as `labelbot export model` writes it (Keras, SavedModel, TFLite), zipped
+    under a name that says its version."""
     export = console_of(request).export_model
     if export is None:
         raise Forbidden("this process cannot export the model: use `labelbot export model`")
-    folder = Path(tempfile.mkdtemp(prefix="labelbot-model-"))
     version = desk_of(request).snapshot.version
+    folder = scratch / "model"
     paths = await export(folder)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    archive = scratch / f"labelbot-model-v{version}.zip"
+    await asyncio.to_thread(_zip, folder, paths, archive)
+    return archive
+
+
+def _zip(folder: Path, paths: list[Path], archive: Path) -> None:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as written:
         for path in paths:
             for file in [path] if path.is_file() else sorted(path.rglob("*")):
                 if file.is_file():
-                    archive.write(file, file.relative_to(folder))
-    name = f"labelbot-model-v{version}.zip"
-    return Response(
-        buffer.getvalue(), media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        background=BackgroundTask(_remove, folder),
-    )  # fmt: skip
-
-
-def _remove(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-async def _int_field(request: Request, key: str) -> int:
-    try:
-        value = (await request.json()).get(key)
-    except (ValueError, AttributeError):
-        value = None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise texts.refused("bad_request")
-    return value
+                    written.write(file, file.relative_to(folder))

@@ -19,7 +19,14 @@ from bot.desk.views import AfterTap, DeskError, GuessView, Tally, TapIn
 from bot.export import PhotoGone
 from bot.store import Sample
 from bot.web.auth import NotSignedIn, Visitor
-from bot.web.console.access import Forbidden, console_of, desk_of, metrics_of, visitor
+from bot.web.console.access import (
+    Forbidden,
+    console_of,
+    desk_of,
+    int_fields,
+    metrics_of,
+    visitor,
+)
 from model_core.image_header import sniff_format
 
 log = logging.getLogger(__name__)
@@ -63,13 +70,11 @@ async def undo(request: Request) -> JSONResponse:
 
 async def _answer(request: Request, action: str) -> JSONResponse:
     person, desk = visitor(request), desk_of(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise texts.refused("bad_request") from None
-    sample_id, tap = _int(body, "sample"), _tap(person, _int(body, "token"))
+    sample_id, token = await int_fields(request, "sample", "token")
+    tap = _tap(person, token)
     if action == "vote":
-        answer = await _saved(desk, tap, sample_id, _int(body, "label"))
+        (label_id,) = await int_fields(request, "label")
+        answer = await _saved(desk, tap, sample_id, label_id)
     else:
         change = desk.votes.skip if action == "skip" else desk.votes.undo
         answer = _after(await change(tap, sample_id))
@@ -132,13 +137,6 @@ def _tap(person: Visitor, token: int) -> TapIn:
     if token >= 0:  # a console message id is negative; a Telegram one is not the console's
         raise texts.refused("wrong_message")
     return TapIn(person.user_id, person.user_id, token, None, True, person.name)
-
-
-def _int(body: object, key: str) -> int:
-    value = body.get(key) if isinstance(body, dict) else None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise texts.refused("bad_request")
-    return value
 
 
 def _ids(raw: str) -> frozenset[int]:
