@@ -262,6 +262,57 @@ def test_a_new_label_with_few_examples_is_recognised_sooner(fashion):
     assert recognised[30.0] > recognised[0.0] + 0.2
 
 
+def test_a_label_added_mid_campaign_is_recognised_from_a_few_examples(fashion):
+    """The class-mean read-out: three examples of a new label next to thirty of each other
+    label, and its photos are named far more often, with the others' accuracy kept (each
+    label in turn the new one)."""
+    X, y, T, ty = fashion
+    recall, others = {0.0: [], 0.15: []}, {0.0: [], 0.15: []}
+    for rare in range(10):
+        keep = (y != rare) | (np.cumsum(y == rare) <= 3)
+        for share in recall:
+            learner = AnalyticLearner(alpha=0.5, few_shot_share=share).add_classes(10)
+            guesses = learner.partial_fit(X[keep], y[keep]).predict(T)
+            recall[share].append((guesses[ty == rare] == rare).mean())
+            others[share].append((guesses[ty != rare] == ty[ty != rare]).mean())
+    assert np.mean(recall[0.15]) >= np.mean(recall[0.0]) + 0.15
+    assert np.mean(others[0.15]) >= np.mean(others[0.0]) - 0.02
+
+
+def test_a_label_read_by_its_mean_alone_is_the_centred_nearest_mean():
+    """With the class-mean read-out's share near 1 for every label, guesses are those of the
+    nearest-mean rule written out by hand: argmax (x - s g) . d_k / |d_k|^2."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((90, 16)).astype(np.float32) + 3 * rng.random(16).astype(np.float32)
+    y = np.repeat(np.arange(3), 30)
+    X += 0.8 * np.eye(16, dtype=np.float32)[y]
+    learner = AnalyticLearner(few_shot_share=1e9, centring=0.5).add_classes(3).partial_fit(X, y)
+    phi = learner._features()(X)
+    centre = 0.5 * phi.mean(axis=0)
+    directions = np.stack([phi[y == k].mean(axis=0) for k in range(3)], axis=1) - centre[:, None]
+    by_hand = ((phi - centre) @ directions) / (directions**2).sum(axis=0)
+    np.testing.assert_allclose(learner.decision_function(X), by_hand, atol=1e-6)
+
+
+def test_the_whole_read_out_is_the_same_in_any_order_and_after_unlearning(fashion):
+    """Kernel and bias (ridge, its rescaling and the class-mean part) are functions of what
+    was learned, not of when: any order, and a sample taken back as if never taught."""
+    X, y, _, _ = fashion
+    keep = (y != 7) | (np.cumsum(y == 7) <= 2)  # one label with two examples: its mean counts
+    X, y = X[keep], y[keep]
+    order = np.random.default_rng(4).permutation(len(y))
+    forward = AnalyticLearner(alpha=0.5).add_classes(10).partial_fit(X, y)
+    shuffled = AnalyticLearner(alpha=0.5).add_classes(10).partial_fit(X[order], y[order])
+    extra = AnalyticLearner(alpha=0.5).add_classes(10).partial_fit(X, y)
+    extra.partial_fit(X[:6], (y[:6] + 1) % 10)
+    extra.partial_fit(X[:6], (y[:6] + 1) % 10, sample_weight=-1)
+    want = forward.snapshot()
+    for learner in (shuffled, extra):
+        got = learner.snapshot()
+        np.testing.assert_allclose(got.kernel, want.kernel, atol=1e-8)
+        np.testing.assert_allclose(got.bias, want.bias, atol=1e-8)
+
+
 def test_a_head_saved_before_lambda_was_chosen_loads_and_keeps_learning(fashion):
     """Checkpoints of earlier versions hold only P and W (and alpha 1 in their config)."""
     X, y, _, _ = fashion

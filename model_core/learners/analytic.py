@@ -14,8 +14,19 @@ needed. The head re-chooses lambda whenever its data has grown by a quarter, so 
 Read-out: ridge shrinks a rare label's scores toward zero (fitted on its own examples they
 average h_k << 1), so a new label rarely wins a guess until it has many examples. Each label's
 scores are divided by h_k ** (m / (m + n_k)): fully rescaled while it has few examples, the
-plain ridge scores as it grows (m = `low_shot_examples`). The scaling is a function of the
-state, so the read-out is as order-independent as W.
+plain ridge scores as it grows (m = `low_shot_examples`).
+
+Few-shot read-out: even rescaled, ridge learns a label from a handful of examples along the
+directions the other labels' photos leave unexplained, which are mostly those photos' own
+quirks; a label added mid-campaign stayed unrecognised for tens of examples (`labelbot bench
+--stream addlabel`). A class mean generalises from few examples far better. So each label's
+read-out blends in a nearest-mean score, (x - s g) . (mu_k - s g) / |mu_k - s g|^2 (1 on its
+own mean; g the mean of all examples, s = `centring`), with weight (r N / (r N + n_k))^2:
+N is the mean examples per label, r = `few_shot_share`. A label with 1 example of 60 per
+label reads mostly by its mean, one with as many as the others almost purely by ridge.
+
+Every part of the read-out is a function of the learned state (W, the class sums and weights),
+so it is as exact as W: the same in any order, after unlearning, and through a checkpoint.
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ class AnalyticLearner(IncrementalLearner):
     ----------
     alpha : ridge regularisation strength (lambda), or "gcv" to let the head choose it.
     low_shot_examples : m above: how long a label's scores are rescaled by its own fit; 0 never.
+    few_shot_share : r above: how long a label's read-out leans on its class mean; 0 never.
+    centring : s above: 0 compares raw means (like cosine), 1 means centred on all examples.
     projection_dim : width of RanPAC's fixed random ReLU projection; 0 keeps the embedding.
     temperature : softmax temperature that turns ridge scores (about 0..1) into probabilities.
     random_state : seed of the projection.
@@ -49,6 +62,8 @@ class AnalyticLearner(IncrementalLearner):
         *,
         alpha: float | str = "gcv",
         low_shot_examples: float = 30.0,
+        few_shot_share: float = 0.15,
+        centring: float = 0.5,
         projection_dim: int = 0,
         temperature: float = 0.1,
         random_state: int = 0,
@@ -57,6 +72,10 @@ class AnalyticLearner(IncrementalLearner):
             raise ValueError(f'alpha must be positive or "gcv"; got alpha={alpha!r}')
         if low_shot_examples < 0:
             raise ValueError(f"low_shot_examples must be 0 or more; got {low_shot_examples}")
+        if few_shot_share < 0:
+            raise ValueError(f"few_shot_share must be 0 or more; got {few_shot_share}")
+        if not 0 <= centring < 1:
+            raise ValueError(f"centring must be at least 0 and below 1; got {centring}")
         if projection_dim < 0:
             raise ValueError(
                 f"projection_dim must be 0 or more; got projection_dim={projection_dim}"
@@ -65,6 +84,8 @@ class AnalyticLearner(IncrementalLearner):
             raise ValueError(f"temperature must be positive; got temperature={temperature}")
         self.alpha = alpha
         self.low_shot_examples = low_shot_examples
+        self.few_shot_share = few_shot_share
+        self.centring = centring
         self.projection_dim = projection_dim
         self.temperature = temperature
         self.random_state = random_state
@@ -73,6 +94,8 @@ class AnalyticLearner(IncrementalLearner):
         return {
             "alpha": self.alpha,
             "low_shot_examples": self.low_shot_examples,
+            "few_shot_share": self.few_shot_share,
+            "centring": self.centring,
             "projection_dim": self.projection_dim,
             "temperature": self.temperature,
             "random_state": self.random_state,
@@ -143,7 +166,32 @@ class AnalyticLearner(IncrementalLearner):
             self.coef_ = basis @ (shrink[:, None] * projected)
 
     def _linear(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.coef_ / self._low_shot_scale(), np.zeros(self.n_classes_)
+        ridge = self.coef_ / self._low_shot_scale()
+        share = self._few_shot_weight()
+        if not share.any():
+            return ridge, np.zeros(self.n_classes_)
+        mean_kernel, mean_bias = self._class_mean_read_out()
+        return (1 - share) * ridge + share * mean_kernel, share * mean_bias
+
+    def _few_shot_weight(self) -> np.ndarray:
+        """(r N / (r N + n_k))^2 per class: how much its read-out is its class mean's."""
+        weights = np.maximum(self.class_weights_, 0)
+        taught = self.counts_ > 0  # a fully unlearned class may keep a rounding residue
+        if not self.few_shot_share or not taught.any():
+            return np.zeros_like(weights)
+        horizon = self.few_shot_share * weights[taught].mean()
+        return np.where(taught, (horizon / (horizon + weights)) ** 2, 0.0)
+
+    def _class_mean_read_out(self) -> tuple[np.ndarray, np.ndarray]:
+        """Kernel and bias scoring (x - s g) . d_k / |d_k|^2 with d_k = mu_k - s g."""
+        weights, taught = self.class_weights_, self.counts_ > 0
+        means = self.class_sums_ / np.where(taught, weights, 1.0)
+        # Over taught classes only: a label added, not yet taught, changes no bit of the sum.
+        centre = self.centring * self.class_sums_[:, taught].sum(axis=1) / weights[taught].sum()
+        directions = means - centre[:, None]
+        kernel = directions / np.maximum((directions**2).sum(axis=0), 1e-12)
+        # Column by column (not a BLAS product, whose rounding depends on the column count).
+        return kernel, -(centre[:, None] * kernel).sum(axis=0)
 
     def _low_shot_scale(self) -> np.ndarray:
         """h_k ** (m / (m + n_k)) per class: 1 for a class without examples."""
