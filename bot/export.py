@@ -218,8 +218,14 @@ def label_folder(label: str) -> str:
     return label.replace("/", "\uff0f")
 
 
+async def photo_bytes(sender_id: int, file_id: str, fetch: Fetch) -> bytes:
+    """A stored photo's file: from Telegram by `file_id`, or, for a photo `labelbot import`
+    taught, from the path it was imported from. PhotoGone if neither has it any more."""
+    return await (_read_imported(file_id) if sender_id == IMPORT_USER else fetch(file_id))
+
+
 async def _fetch_one(row: PhotoRow, folder: Path, fetch: Fetch) -> Path:
-    data = await (_read_imported(row) if row.source == "import" else fetch(row.file_id))
+    data = await photo_bytes(row.sender_id, row.file_id, fetch)
     fmt = sniff_format(data)
     if fmt is None:
         raise PhotoGone("what came back is not an image")
@@ -230,8 +236,8 @@ async def _fetch_one(row: PhotoRow, folder: Path, fetch: Fetch) -> Path:
     return path
 
 
-async def _read_imported(row: PhotoRow) -> bytes:
-    path = Path(row.file_id)
+async def _read_imported(file_id: str) -> bytes:
+    path = Path(file_id)
     try:
         return await asyncio.to_thread(path.read_bytes)
     except OSError as error:

@@ -84,6 +84,10 @@ class DataDir:
         return self.root / "console-photos"
 
     @property
+    def rebuild(self) -> Path:
+        return self.root / "rebuild"
+
+    @property
     def writer_lock(self) -> Path:
         return self.root / "writer.lock"
 
@@ -212,6 +216,7 @@ class House:
             store = await self._connect_store()
             embedder = self.embedder_in_background() if reads_photos else None
             service = await self._model_within(store, embedder)
+            await self._check_backbone(store, service)
             journal = Journal(store, service)
             replayed = await journal.catch_up()
         except BaseException:
@@ -242,6 +247,25 @@ class House:
                 f"the store from the backup that goes with {self.data.models}, or run `labelbot "
                 "reset-model` to set the model aside and rebuild it from this store's journal"
             ) from None
+
+    async def _check_backbone(self, store: Store, service: ModelService) -> None:
+        """The photos' embeddings, the model and LABELBOT_BACKBONE must name one backbone:
+        another one's embeddings would be read as if they were its own, silently wrong."""
+        configured, recorded = self.settings.backbone, await store.samples.backbone()
+        if recorded is None:  # a new store, or one from before backbones were recorded
+            await store.samples.record_backbone(configured)
+            recorded = configured
+        if service.backbone not in (None, recorded):
+            raise DataDirError(
+                f"`labelbot rebuild --backbone {service.backbone}` stopped before it finished; "
+                "run it again to finish"
+            )
+        if recorded != configured:
+            raise DataDirError(
+                f"the stored photos were read by the backbone {recorded}, but LABELBOT_BACKBONE "
+                f"is {configured}: set LABELBOT_BACKBONE={recorded}, or switch the model with "
+                f"`LABELBOT_BACKBONE={recorded} labelbot rebuild --backbone {configured}`"
+            )
 
     def reset_model(self) -> Path | None:
         """Moves the model's checkpoints aside (never deletes them); the next start rebuilds

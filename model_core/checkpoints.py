@@ -69,6 +69,7 @@ class Checkpoint:
     state: dict[str, np.ndarray]
     created: float = 0.0
     journal_origin: float | None = None  # None: written before origins were kept
+    backbone: str | None = None  # what read the photos it learned; None: before any rebuild
 
 
 class CheckpointStore:
@@ -90,6 +91,7 @@ class CheckpointStore:
             "version": checkpoint.version,
             "last_event_id": checkpoint.last_event_id,
             "journal_origin": checkpoint.journal_origin,
+            "backbone": checkpoint.backbone,
             "learner": checkpoint.learner,
             "config": checkpoint.config,
             "labels": checkpoint.labels,
@@ -137,6 +139,7 @@ class CheckpointStore:
                 state=state,
                 created=float(meta["created"]),
                 journal_origin=meta.get("journal_origin"),
+                backbone=meta.get("backbone"),
             )
         except CheckpointError:
             raise

@@ -70,6 +70,7 @@ class LabelModel:
         version: int = 0,
         last_event_id: int = 0,
         journal_origin: float | None = None,
+        backbone: str | None = None,
     ) -> None:
         self.learner = learner
         self.labels = labels
@@ -78,6 +79,9 @@ class LabelModel:
         # When the journal this model follows began (its first event's time): a store whose
         # journal began elsewhere is another bot's, whatever its event ids say.
         self.journal_origin = journal_origin
+        # The backbone whose embeddings it learned, once `labelbot rebuild` chose one; None
+        # for a model that has always read photos with the configured backbone.
+        self.backbone = backbone
 
     @classmethod
     def new(cls, learner: str, **params) -> LabelModel:
@@ -92,6 +96,7 @@ class LabelModel:
             version=checkpoint.version,
             last_event_id=checkpoint.last_event_id,
             journal_origin=checkpoint.journal_origin,
+            backbone=checkpoint.backbone,
         )
 
     def to_checkpoint(self) -> Checkpoint:
@@ -99,6 +104,7 @@ class LabelModel:
             version=self.version,
             last_event_id=self.last_event_id,
             journal_origin=self.journal_origin,
+            backbone=self.backbone,
             learner=self.learner.name,
             config=self.learner.get_config(),
             labels=self.labels.to_json(),

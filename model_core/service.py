@@ -210,6 +210,11 @@ class ModelService(ModelReader):
     def journal_origin(self) -> float | None:
         return self._model.journal_origin
 
+    @property
+    def backbone(self) -> str | None:
+        """The backbone `labelbot rebuild` built the model for; None if it never ran."""
+        return self._model.backbone
+
     async def follow_journal(self, origin: float) -> None:
         """Records when the journal this model follows began; checkpoints carry it from now
         on, so that a later start can tell this store from another bot's."""
@@ -318,6 +323,12 @@ class ModelService(ModelReader):
                 raise CheckpointError("there is no earlier version to roll back to")
             version = older[-1]
         restored = LabelModel.from_checkpoint(self._store.load(version))
+        if restored.backbone != current.backbone:
+            raise CheckpointError(
+                f"version {version} learned from photos read by another backbone "
+                f"({restored.backbone or 'the one before the last rebuild'}); `labelbot rebuild "
+                "--backbone NAME` switches backbones"
+            )
         restored.reserve_ids_of(current.labels)
         restored.journal_origin = current.journal_origin
         restored.version = current.version + 1

@@ -67,9 +67,9 @@ class People:
         sent = "SELECT id FROM samples WHERE user_id = ?"
         async with self.db.transaction():
             for table, column, action in PHOTO:
-                await self.db.execute(_remove(table, column, action, f"IN ({sent})"), (user_id,))
+                await self.db.execute(removal(table, column, action, f"IN ({sent})"), (user_id,))
             for table, column, action in _samples_last(PERSON):
-                await self.db.execute(_remove(table, column, action, "= ?"), (user_id,))
+                await self.db.execute(removal(table, column, action, "= ?"), (user_id,))
 
     async def rows_naming(self, user_id: int) -> int:
         """How many rows still name the person (what `/forgetme` must bring to zero)."""
@@ -80,7 +80,8 @@ class People:
         return total
 
 
-def _remove(table: str, column: str, action: str, condition: str) -> str:
+def removal(table: str, column: str, action: str, condition: str) -> str:
+    """The statement that deletes the rows where `column` meets `condition`, or forgets it."""
     if action == DELETE:
         return f"DELETE FROM {table} WHERE {column} {condition}"
     return f"UPDATE {table} SET {column} = NULL WHERE {column} {condition}"

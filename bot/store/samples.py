@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from bot.store.database import Database
+from bot.store.people import removal
 from bot.store.records import NewSample, Prediction, Sample, StoredPhoto, StoredVote
+from bot.store.schema import PHOTO
 from model_core.consensus import State, Verdict
 
 
@@ -31,7 +33,7 @@ class Samples:
             "embedding, prediction, model_version, created_at, certainty) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (new.chat_id, new.photo_message_id, new.user_id, new.file_id, new.file_unique_id,
-             np.asarray(new.embedding, np.float16).tobytes(), prediction, new.model_version,
+             _stored(new.embedding), prediction, new.model_version,
              time.time(), margin(new.prediction)),
         )  # fmt: skip
         return cursor.lastrowid
@@ -65,6 +67,38 @@ class Samples:
 
     async def ids(self) -> list[int]:
         return [row[0] for row in await self.db.all("SELECT id FROM samples ORDER BY id")]
+
+    async def backbone(self) -> str | None:
+        """The backbone whose embeddings the photos hold; None before a bot recorded it."""
+        return await self.db.value("SELECT value FROM store_meta WHERE key = 'backbone'")
+
+    async def record_backbone(self, name: str) -> None:
+        await self.db.commit_one(_SET_BACKBONE, (name,))
+
+    async def sources(self) -> list[tuple[int, int, str, str]]:
+        """(id, sender, file_id, file_unique_id) of every photo, in id order: how to fetch
+        each one again."""
+        rows = await self.db.all(
+            "SELECT id, user_id, file_id, file_unique_id FROM samples ORDER BY id"
+        )
+        return [tuple(row) for row in rows]
+
+    async def switch_backbone(
+        self, name: str, embeddings: Mapping[int, np.ndarray], gone: Iterable[int]
+    ) -> None:
+        """In one transaction: each photo's embedding by the backbone `name`, the photos it
+        could not read forgotten with all that hangs on them (as `/forgetme` forgets a
+        person's photos), and `name` recorded as the photos' backbone."""
+        async with self.db.transaction():
+            await self.db.execute_many(
+                "UPDATE samples SET embedding = ? WHERE id = ?",
+                [(_stored(e), sample_id) for sample_id, e in embeddings.items()],
+            )
+            for sample_id in gone:
+                for table, column, action in PHOTO:
+                    await self.db.execute(removal(table, column, action, "= ?"), (sample_id,))
+                await self.db.execute("DELETE FROM samples WHERE id = ?", (sample_id,))
+            await self.db.execute(_SET_BACKBONE, (name,))
 
     async def known_files(self, file_unique_ids: Iterable[str]) -> set[str]:
         """Which of these photos are stored already (how an import skips what it learned)."""
@@ -120,6 +154,16 @@ def margin(guesses: tuple[Prediction, ...]) -> float:
     asks first about the photos it is least sure of."""
     p = [guess.probability for guess in guesses] + [0.0, 0.0]
     return p[0] - p[1]
+
+
+_SET_BACKBONE = (
+    "INSERT INTO store_meta VALUES ('backbone', ?) ON CONFLICT(key) DO UPDATE SET "
+    "value = excluded.value"
+)
+
+
+def _stored(embedding: np.ndarray) -> bytes:
+    return np.asarray(embedding, np.float16).tobytes()
 
 
 def _embedding(stored: bytes) -> np.ndarray:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -87,21 +89,32 @@ async def _rows(house: House, chosen: ExportFilter) -> list[PhotoRow]:
 
 
 async def _fetch_images(settings: Settings, rows: list[PhotoRow], out: Path) -> ImageReport:
+    needs_telegram = any(row.source == "telegram" for row in rows)
+    async with photo_fetch(settings, needs_telegram, "--images") as fetch:
+        return await _fetch_all(rows, out, fetch)
+
+
+@asynccontextmanager
+async def photo_fetch(settings: Settings, needs_telegram: bool, why: str) -> AsyncIterator[Fetch]:
+    """Fetch from the Bot API server the bot uses (`getFile`, with the bot's token); without
+    a token, a fetch for which every Telegram photo is gone, unless `needs_telegram`, when
+    the command (`why`) explains that it needs the token."""
     from telegram import Bot
     from telegram.error import InvalidToken
 
     if settings.token is None:
-        if any(row.source == "telegram" for row in rows):
+        if needs_telegram:
             raise CommandError(
-                "--images needs TELEGRAM_BOT_TOKEN: Telegram keeps the photos, labelbot only "
+                f"{why} needs TELEGRAM_BOT_TOKEN: Telegram keeps the photos, labelbot only "
                 "their file ids"
             )
-        return await _fetch_all(rows, out, _no_telegram)  # imported photos only
+        yield _no_telegram  # imported photos only
+        return
     urls = {"base_url": settings.api_base_url, "base_file_url": settings.api_file_url}
     bot = Bot(settings.token.reveal(), **{key: url for key, url in urls.items() if url})
     try:
         async with bot:
-            return await _fetch_all(rows, out, telegram_fetch(bot))
+            yield telegram_fetch(bot)
     except InvalidToken:
         raise CommandError(
             "the Bot API server refused the token; check TELEGRAM_BOT_TOKEN with @BotFather"

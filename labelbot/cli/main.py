@@ -110,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
         "version", nargs="?", type=int, metavar="VERSION", help="default: the one before"
     )
     _add_export(commands)
+    rebuilder = commands.add_parser(
+        "rebuild",
+        help="switch backbones: read every stored photo again and rebuild the model (with the "
+        "bot stopped; resumes if interrupted)",
+    )
+    rebuilder.add_argument(
+        "--backbone", required=True, metavar="NAME",
+        help="e.g. efficientnet_lite2 (see docs/configuration.md)",
+    )  # fmt: skip
     commands.add_parser(
         "reset-model",
         help="set the model's checkpoints aside; the next start rebuilds it from the store",
@@ -217,6 +226,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, logs: Logs) -> int:
             return model_commands.rollback(settings, args.version)
         case "reset-model":
             return model_commands.reset_model(settings)
+        case "rebuild":
+            return model_commands.rebuild(settings, args.backbone)
         case "export" if args.what == "data":
             return export_commands.export_data(
                 settings, args.out, images=args.images, settled_only=args.settled_only,

@@ -10,6 +10,7 @@ running bot. Photos are read through `ModelReader.read_images`, the bot's own pa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from labelbot.cli.errors import CommandError
 from labelbot.cli.progress import bar
 from labelbot.house import House
 from labelbot.settings import Settings
+from labelbot.writer_lock import DataDirBusy
 from model_core.datasets import DatasetError, scan_labeled_images
 from model_core.intake import ImageError
 from model_core.progress import Progress
@@ -166,6 +168,61 @@ def rollback(settings: Settings, version: int | None) -> int:
         print(f"rolled back to version {done.restored}: version {done.version} now holds its state")
 
     return _write(House(settings, command="labelbot rollback"), run, reads_photos=False)
+
+
+def rebuild(settings: Settings, backbone: str) -> int:
+    """`labelbot rebuild --backbone NAME` (see `labelbot.rebuild`), with the bot stopped."""
+    from model_core.backbone.registry import BACKBONE_HELP, is_known_backbone
+
+    if not is_known_backbone(backbone):
+        raise CommandError(f"--backbone: unknown backbone {backbone!r}. {BACKBONE_HELP}")
+    house = House(settings, command="labelbot rebuild")
+    try:
+        house.claim()
+    except DataDirBusy as busy:
+        raise DataDirBusy(f"{busy}. labelbot rebuild runs with the bot stopped") from None
+    try:
+        report = asyncio.run(_rebuild(house, backbone))
+    finally:
+        house.release()
+    print(_rebuilt_line(report))
+    for sample_id, why in report.gone[:5]:
+        print(f"  photo {sample_id}: {why}", file=sys.stderr)
+    if settings.backbone != backbone:
+        print(f"Now set LABELBOT_BACKBONE={backbone} (in .env or the environment) and start it.")
+    return 0
+
+
+async def _rebuild(house: House, backbone: str):
+    from bot.store import IMPORT_USER
+    from labelbot.cli.export_commands import photo_fetch
+    from labelbot.rebuild import rebuild as rebuild_model
+
+    store = await house.open_store()
+    try:
+        sources = await store.samples.sources()
+        from_telegram = any(sender != IMPORT_USER for _, sender, _, _ in sources)
+        reader = House(dataclasses.replace(house.settings, backbone=backbone)).embedder()
+        async with photo_fetch(house.settings, from_telegram, "labelbot rebuild") as fetch:
+            return await rebuild_model(
+                store, house.data.models, house.data.rebuild, reader, backbone,
+                house.settings.learner, fetch, bar, configured=house.settings.backbone,
+            )  # fmt: skip
+    finally:
+        await store.close()
+
+
+def _rebuilt_line(report) -> str:
+    line = (
+        f"rebuilt the model for {report.backbone}: {report.photos} photos ({report.read_now} "
+        f"read now, {report.read_before} by an earlier run)"
+    )
+    if report.gone:
+        line += f", {len(report.gone)} no longer to be had (they leave the model and the store)"
+    return line + (
+        f"; model version {report.version} (version {report.previous_version}, before the "
+        "rebuild, stays on disk)"
+    )
 
 
 def reset_model(settings: Settings) -> int:

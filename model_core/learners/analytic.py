@@ -153,6 +153,12 @@ class AnalyticLearner(IncrementalLearner):
         self.class_sums_[:, label] += weight * phi
         self.class_weights_[label] += weight
 
+    def settle(self) -> AnalyticLearner:
+        """Lambda chosen by GCV on all the data now (with a fixed alpha, nothing to choose)."""
+        if self.alpha == "gcv" and self.is_initialized:
+            self.retune()
+        return self
+
     def retune(self) -> None:
         """Re-chooses lambda by GCV and moves P and W to it: exactly the ridge solution on the
         same data at the new lambda. Unlike the rank-1 updates, the eigendecomposition and

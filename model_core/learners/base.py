@@ -111,6 +111,11 @@ class IncrementalLearner(ABC):
             self.counts_[label] += 1 if sample_weight > 0 else -1
         return self
 
+    def settle(self) -> Self:
+        """After many samples learned in one go (a rebuild), chooses once, on all of them,
+        whatever the learner otherwise re-chooses on its own schedule as samples arrive."""
+        return self
+
     def retire_class(self, label: int) -> Self:
         """Masks a class for good; its unit and statistics are kept."""
         self._check_class(label)
