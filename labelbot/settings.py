@@ -246,7 +246,10 @@ class Settings:
         shown="`data/` beside `pyproject.toml` (installed: `./data`)", factory=_default_data_dir,
     )  # fmt: skip
     backbone: str = setting(
-        "LABELBOT_BACKBONE", DEFAULT_BACKBONE, "the frozen feature extractor (see Learning)",
+        "LABELBOT_BACKBONE", DEFAULT_BACKBONE,
+        "the frozen feature extractor: `efficientnet_lite0`, `efficientnet_lite1` or "
+        "`efficientnet_lite2` (offline), or `keras:<Name>` (see Learning); a bot with photos "
+        "switches with `labelbot rebuild --backbone NAME`",
         _parse_backbone,
     )  # fmt: skip
     learner: str = setting(
