@@ -6,7 +6,8 @@ so no vote arrives while the photos' embeddings change and none can be lost. In 
 
 1. The current model catches up with the journal and is checkpointed, naming the backbone it
    learned from: that version stays on disk (a rollback to it is refused while the photos hold
-   another backbone's embeddings, which it would misread; rebuilding back is one command).
+   another backbone's embeddings, which it would misread). The photos' embeddings by that
+   backbone are kept as its read parts (step 2), so rebuilding back to it reads no photo again.
 2. Every stored photo is fetched again (from Telegram by `file_id` through getFile, as
    `labelbot export data --images` does; an imported photo from its path) and read by the new
    backbone, a part of PART photos at a time, each part written to
@@ -44,6 +45,7 @@ from model_core.service import ModelService
 
 PART = 16  # photos fetched and read between two saves of the work done
 FETCHES = 8  # downloads in flight at once
+KEPT_PART = 4096  # embeddings of the backbone being left, per saved part
 
 
 @dataclass
@@ -130,6 +132,8 @@ async def rebuild(
     report.read_before = sum(read.has(s[0], s[3]) for s in sources)
     await _read_missing(sources, read, embedder, fetch, progress("photos", len(sources)), report)
     report.gone = [(s[0], read.gone[s[0]]) for s in sources if s[0] in read.gone]
+    if current.backbone != backbone:
+        await _keep_readings(store, sources, ReadPhotos(work / current.backbone))
     rebuilt = relearned(current, await store.consensus.contributions(), read.embeddings, backbone,
                         progress)  # fmt: skip
     CheckpointStore(models).save(rebuilt.to_checkpoint())
@@ -190,6 +194,16 @@ async def _read_missing(sources, read: ReadPhotos, embedder, fetch, done, report
         read.save(photos, embeddings, gone)
         report.read_now += len(part)
         done(len(part))
+
+
+async def _keep_readings(store: Store, sources, old: ReadPhotos) -> None:
+    """The photos' embeddings by the backbone being left, kept as its read parts: rebuilding
+    back to it later reads nothing again."""
+    stored = await store.samples.embeddings()
+    photos = [(s[0], s[3]) for s in sources if s[0] in stored and not old.has(s[0], s[3])]
+    for start in range(0, len(photos), KEPT_PART):
+        part = photos[start : start + KEPT_PART]
+        old.save(part, np.stack([stored[sample_id] for sample_id, _ in part]), [])
 
 
 def relearned(

@@ -158,6 +158,18 @@ def test_a_killed_rebuild_resumes_and_leaves_a_lost_photo_out(taught, tmp_path):
     with pytest.raises(CheckpointError, match="another backbone"):
         asyncio.run(_open(Settings(data_dir=data, backbone=LITE1), rollback_to=previous))
 
+    # Switching back reads no photo again: the switch kept the old backbone's embeddings.
+    back = labelbot("rebuild", "--backbone", "efficientnet_lite0", cwd=tmp_path,
+                    **bot_api(fake, data, LABELBOT_BACKBONE=LITE1))  # fmt: skip
+    assert back.returncode == 0, back.stderr
+    assert "39 photos (0 read now, 39 by an earlier run)" in back.stdout
+    X0, y0, w0, _ = asyncio.run(stored(data))
+    assert not np.allclose(X0, X)  # Lite0's embeddings are back in the store
+    model = newest(data)
+    np.testing.assert_allclose(model.learner.coef_, weighted_ridge(model.learner, X0, y0, w0),
+                               atol=1e-8)  # fmt: skip
+    asyncio.run(_open(Settings(data_dir=data)))
+
 
 async def _file_id(data, sample_id: int) -> str:
     store = await Store.connect(data / "labelbot.sqlite3")

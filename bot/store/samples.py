@@ -83,6 +83,11 @@ class Samples:
         )
         return [tuple(row) for row in rows]
 
+    async def embeddings(self) -> dict[int, np.ndarray]:
+        """Every photo's stored embedding, by id."""
+        rows = await self.db.all("SELECT id, embedding FROM samples")
+        return {row[0]: _embedding(row[1]) for row in rows}
+
     async def switch_backbone(
         self, name: str, embeddings: Mapping[int, np.ndarray], gone: Iterable[int]
     ) -> None:
