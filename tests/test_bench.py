@@ -137,6 +137,30 @@ def test_the_labels_added_last_are_a_fixed_sample():
     assert len(set(sample)) == CHOSEN_LABELS and sample == chosen_labels(43) == sorted(sample)
 
 
+def test_the_default_is_held_against_the_best_other_learner_column_by_column():
+    from benchmarks.targets import standings, targets_table
+
+    def figures(recall_1, overall_5, final):
+        values = {"new_label_recall_after_1": recall_1, "overall_accuracy_after_5": overall_5,
+                  "final_accuracy": final}  # fmt: skip
+        return {key: {"mean": value, "std": 0.0} for key, value in values.items()}
+
+    summary = {
+        "seed": figures(1.0, 0.03, 0.03),  # names the newcomer for everything: left out
+        "cgan": figures(0.80, 0.70, 0.70),
+        "lda": figures(0.10, 0.815, 0.82),
+        "analytic": figures(0.75, 0.81, 0.83),
+    }
+    rows = {row.column: row for row in standings(summary, addlabel=True)}
+    assert rows["new_label_recall_after_1"].best == "cgan"
+    assert not rows["new_label_recall_after_1"].met  # 5 points behind
+    assert rows["overall_accuracy_after_5"].met and rows["final_accuracy"].met  # within 0.01
+    assert rows["overall_accuracy_after_5"].gap == pytest.approx(-0.005)
+    assert "| new_label_recall_after_1 | 0.750 | cgan 0.800 | -0.050 | no |" in targets_table(
+        summary, addlabel=True
+    )
+
+
 def test_forgetting_is_the_drop_from_each_labels_best():
     run = RunResult(per_label_accuracy=[{0: 0.9, 1: 0.8}, {0: 0.5, 1: 0.8, 2: 1.0}])
     assert forgetting(run) == pytest.approx((0.4 + 0.0) / 2)

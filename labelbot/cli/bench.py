@@ -238,13 +238,16 @@ def _accuracy(args: argparse.Namespace, options, house: House) -> int:
     summary, meta = accuracy(options, split, name, bar)
     meta |= {"backbone": house.settings.backbone, "command": "labelbot " + " ".join(sys.argv[1:])}
     chart = args.chart or (args.out.with_suffix(".png") if args.out else Path(f"bench-{name}.png"))
+    from benchmarks.targets import targets_table
+
+    targets = targets_table(summary, addlabel=options.stream == ADDLABEL)
     if options.stream == ADDLABEL:
         from benchmarks.addlabel import addlabel_tables, write_addlabel_chart
 
-        print(f"\n{headline(meta)}\n\n{addlabel_tables(summary)}")
+        print(f"\n{headline(meta)}\n\n{addlabel_tables(summary)}\n\n{targets}")
         write_addlabel_chart(chart, summary, f"{name}: a label added to {len(split.names) - 1}")
     else:
-        print(f"\n{headline(meta)}\n\n{markdown_tables(summary)}")
+        print(f"\n{headline(meta)}\n\n{markdown_tables(summary)}\n\n{targets}")
         title = f"{name}: {len(split.names)} labels, {options.seeds} label orders"
         write_chart(chart, summary, title)
     if args.out:
