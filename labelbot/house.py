@@ -171,10 +171,17 @@ class House:
         return await asyncio.to_thread(export_model, self.backbone(), snapshot, out)
 
     def open_reader(self) -> ModelReader:
-        """The newest checkpoint, read-only: works beside a running bot."""
-        return ModelReader.open_latest(
-            self.data.models, self.settings.learner, embedder=self.embedder()
-        )
+        """The newest checkpoint, read-only: works beside a running bot. Refused when the
+        model was rebuilt for another backbone than LABELBOT_BACKBONE (its guesses would be
+        read off the wrong embeddings)."""
+        snapshot = self.snapshot()
+        if snapshot.backbone not in (None, self.settings.backbone):
+            raise DataDirError(
+                f"the model reads photos with the backbone {snapshot.backbone} (labelbot "
+                f"rebuild), but LABELBOT_BACKBONE is {self.settings.backbone}: set "
+                f"LABELBOT_BACKBONE={snapshot.backbone}"
+            )
+        return ModelReader(snapshot, embedder=self.embedder())
 
     def snapshot(self) -> ModelSnapshot:
         """The newest checkpoint's labels and head, without building the backbone."""

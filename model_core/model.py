@@ -35,6 +35,7 @@ class ModelSnapshot:
     labels: LabelSet
     predictor: LinearPredictor | None
     example_counts: tuple[int, ...] = ()
+    backbone: str | None = None  # see LabelModel.backbone
 
     @property
     def sure_threshold(self) -> float:
@@ -114,9 +115,11 @@ class LabelModel:
     def snapshot(self) -> ModelSnapshot:
         name = self.learner.name
         if not len(self.labels):
-            return ModelSnapshot(self.version, name, self.labels, None)
+            return ModelSnapshot(self.version, name, self.labels, None, backbone=self.backbone)
         counts = tuple(int(n) for n in self.learner.counts_)
-        return ModelSnapshot(self.version, name, self.labels, self.learner.snapshot(), counts)
+        return ModelSnapshot(
+            self.version, name, self.labels, self.learner.snapshot(), counts, self.backbone
+        )
 
     def is_applied(self, event_id: int | None) -> bool:
         """True for an event this model already includes (skipped on replay)."""

@@ -153,6 +153,8 @@ def test_a_killed_rebuild_resumes_and_leaves_a_lost_photo_out(taught, tmp_path):
     # kept, and a rollback across the switch is refused.
     with pytest.raises(DataDirError, match=f"LABELBOT_BACKBONE={LITE1}"):
         asyncio.run(_open(Settings(data_dir=data)))
+    with pytest.raises(DataDirError, match=f"LABELBOT_BACKBONE={LITE1}"):
+        House(Settings(data_dir=data)).open_reader()  # labelbot predict, embed
     asyncio.run(_open(Settings(data_dir=data, backbone=LITE1)))
     assert previous in CheckpointStore(data / "models").versions()
     with pytest.raises(CheckpointError, match="another backbone"):
