@@ -91,7 +91,7 @@ class ReadPhotos:
             "gone_why": np.array([g[2] for g in gone], str),
         }
         path = self.folder / f"part-{len(list(self.folder.glob('part-*.npz'))):06d}.npz"
-        scratch = path.with_suffix(".writing.npz")
+        scratch = self.folder / f".writing-{path.name}"  # a kill leaves no "part-*" half-written
         np.savez(scratch, **part)
         os.replace(scratch, path)
         self._take(part)
