@@ -623,3 +623,27 @@ async def test_a_refusal_carries_a_code_and_details_that_texts_renders(house):
     )  # fmt: skip
     for refused in (not_admin.value, exists.value):
         assert texts.refusal(refused.code, **refused.details) == str(refused)
+
+
+async def test_a_backbone_switch_replaces_embeddings_and_forgets_gone_photos_at_once(house):
+    """The store's half of `labelbot rebuild`, on each engine: one transaction swaps every
+    kept photo's embedding, deletes a gone photo with its votes and verdict, and records
+    the backbone (the one a bot opened with is recorded first)."""
+    desk = await open_desk(house)
+    await desk.labels.add(ADMIN, "A")
+    taken = []
+    for n in (1, 2):
+        tap, sample_id = await photo(desk, n)
+        await desk.votes.vote(tap, sample_id, 0, accept)
+        taken.append(sample_id)
+    store = desk.store
+    assert await store.samples.backbone() == "efficientnet_lite0"
+    kept, gone = taken
+    fresh = np.full(embedding(1).shape, 0.25, np.float32)
+    await store.samples.switch_backbone("efficientnet_lite2", {kept: fresh}, [gone])
+    assert await store.samples.backbone() == "efficientnet_lite2"
+    assert (await store.samples.get(kept)).embedding.tolist() == fresh.tolist()
+    assert await store.samples.get(gone) is None
+    assert [s for s, _, _ in await store.consensus.contributions()] == [kept]
+    assert gone not in await store.consensus.verdicts()
+    assert await store.samples.ids() == [kept]
