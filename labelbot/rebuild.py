@@ -36,12 +36,10 @@ from bot.export import Fetch, PhotoGone, photo_bytes
 from bot.journal import Journal
 from bot.store import Store
 from model_core.checkpoints import CheckpointStore
-from model_core.embedder import ImageEmbedder
-from model_core.intake import ImageError
 from model_core.learners import learner_class
 from model_core.model import LabelModel
 from model_core.progress import ProgressFactory, no_progress
-from model_core.service import ModelService
+from model_core.service import ModelReader, ModelService, Reading
 
 PART = 16  # photos fetched and read between two saves of the work done
 FETCHES = 8  # downloads in flight at once
@@ -85,7 +83,9 @@ class ReadPhotos:
         part = {
             "ids": np.array([p[0] for p in photos], np.int64),
             "files": np.array([p[1] for p in photos], str),
-            "embeddings": np.asarray(embeddings, np.float16).reshape(len(photos), -1),
+            "embeddings": np.asarray(embeddings, np.float16).reshape(len(photos), -1)
+            if photos
+            else np.zeros((0, 0), np.float16),  # a part whose photos are all gone
             "gone_ids": np.array([g[0] for g in gone], np.int64),
             "gone_files": np.array([g[1] for g in gone], str),
             "gone_why": np.array([g[2] for g in gone], str),
@@ -113,7 +113,7 @@ async def rebuild(
     store: Store,
     models: Path,
     work: Path,
-    embedder: ImageEmbedder,
+    reader: ModelReader,
     backbone: str,
     learner: str,
     fetch: Fetch,
@@ -121,7 +121,8 @@ async def rebuild(
     *,
     configured: str,
 ) -> RebuildReport:
-    """Rebuilds the model under `models` for `backbone` (read by `embedder`), keeping its
+    """Rebuilds the model under `models` for `backbone` (read by `reader`, the bot's own read
+    path: decoding on reader threads, the backbone in batches), keeping its
     work in `work`; `configured` is LABELBOT_BACKBONE, what a store that never recorded its
     backbone was read by. The caller holds the writer lock: the bot is stopped."""
     current = await _caught_up(store, models, learner, await store.samples.backbone() or configured)
@@ -130,7 +131,7 @@ async def rebuild(
     read = ReadPhotos(work / backbone)
     report.photos = len(sources)
     report.read_before = sum(read.has(s[0], s[3]) for s in sources)
-    await _read_missing(sources, read, embedder, fetch, progress("photos", len(sources)), report)
+    await _read_missing(sources, read, reader, fetch, progress("photos", len(sources)), report)
     report.gone = [(s[0], read.gone[s[0]]) for s in sources if s[0] in read.gone]
     if current.backbone != backbone:
         await _keep_readings(store, sources, ReadPhotos(work / current.backbone))
@@ -164,7 +165,7 @@ async def _caught_up(store: Store, models: Path, learner: str, read_by: str) -> 
     return current
 
 
-async def _read_missing(sources, read: ReadPhotos, embedder, fetch, done, report) -> None:
+async def _read_missing(sources, read: ReadPhotos, reader: ModelReader, fetch, done, report):
     """Fetches and reads every photo no earlier run read, a part at a time (step 2)."""
     done(report.read_before)
     missing = [s for s in sources if not read.has(s[0], s[3])]
@@ -181,17 +182,17 @@ async def _read_missing(sources, read: ReadPhotos, embedder, fetch, done, report
     for start in range(0, len(missing), PART):
         part = missing[start : start + PART]
         fetched = await asyncio.gather(*(one(source) for source in part))
-        prepared, photos, gone = [], [], []
+        readings = iter(await reader.read_images([d for d in fetched if isinstance(d, bytes)]))
+        embeddings, photos, gone = [], [], []
         for source, data in zip(part, fetched, strict=True):
-            image = embedder.try_prepare(data) if isinstance(data, bytes) else data
-            if isinstance(image, np.ndarray):
-                prepared.append(image)
+            outcome = next(readings) if isinstance(data, bytes) else data
+            if isinstance(outcome, Reading):
+                embeddings.append(outcome.embedding)
                 photos.append((source[0], source[3]))
             else:
-                why = f"not an image any more: {image}" if isinstance(image, ImageError) else image
+                why = outcome if isinstance(outcome, str) else f"not an image any more: {outcome}"
                 gone.append((source[0], source[3], why))
-        embeddings = await asyncio.to_thread(embedder.embed_prepared, prepared)
-        read.save(photos, embeddings, gone)
+        read.save(photos, np.array(embeddings), gone)
         report.read_now += len(part)
         done(len(part))
 

@@ -197,17 +197,22 @@ async def _rebuild(house: House, backbone: str):
     from bot.store import IMPORT_USER
     from labelbot.cli.export_commands import photo_fetch
     from labelbot.rebuild import rebuild as rebuild_model
+    from model_core.model import LabelModel
 
     store = await house.open_store()
     try:
         sources = await store.samples.sources()
         from_telegram = any(sender != IMPORT_USER for _, sender, _, _ in sources)
-        reader = House(dataclasses.replace(house.settings, backbone=backbone)).embedder()
-        async with photo_fetch(house.settings, from_telegram, "labelbot rebuild") as fetch:
-            return await rebuild_model(
-                store, house.data.models, house.data.rebuild, reader, backbone,
-                house.settings.learner, fetch, bar, configured=house.settings.backbone,
-            )  # fmt: skip
+        embedder = House(dataclasses.replace(house.settings, backbone=backbone)).embedder()
+        reader = ModelReader(LabelModel.new(house.settings.learner).snapshot(), embedder=embedder)
+        try:
+            async with photo_fetch(house.settings, from_telegram, "labelbot rebuild") as fetch:
+                return await rebuild_model(
+                    store, house.data.models, house.data.rebuild, reader, backbone,
+                    house.settings.learner, fetch, bar, configured=house.settings.backbone,
+                )  # fmt: skip
+        finally:
+            await reader.close()
     finally:
         await store.close()
 
